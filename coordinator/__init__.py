@@ -1,0 +1,1 @@
+"""The data collector: VISTA control, protocol rules, ledgers and the round driver."""

@@ -1,0 +1,115 @@
+"""The one synchronous round loop, shared by MemoryLedger (batched simulations) and ChainLedger (on-chain).
+
+Each round: VISTA announces (eta, alpha) -> the DC opens the round with tau = eta * Delta and a digest of
+the model -> nodes compute reports, commit, reveal -> anyone finalizes -> the DC reads the outcome, forms
+its estimate from the recorded aggregates and moves the model only if the round was accepted.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+
+from coordinator import codec, rules, vista
+from coordinator.commitment import keccak
+from coordinator.ledger import Ledger, RoundOutcome, RoundSpec
+from nodes.swarm import Swarm, seal
+
+
+class Task(Protocol):
+    """An objective with a batch of models theta [B, d]; `grad` is what an honest worker computes."""
+
+    dim: int
+
+    def init(self, batch: int) -> np.ndarray: ...
+
+    def grad(self, theta: np.ndarray) -> np.ndarray: ...
+
+    def loss(self, theta: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    delta: float  # honest noise radius: tau = eta * delta
+    reward: int
+    scale_bits: int = codec.DEFAULT_SCALE_BITS
+    estimator: rules.Estimator = "mean"
+    quorum: int = 2
+    commit_blocks: int = 32
+    reveal_blocks: int = 32
+
+
+@dataclass(frozen=True)
+class RoundLog:
+    """One round of every run in the batch (the rows of rounds.parquet)."""
+
+    round: int
+    loss: np.ndarray  # [B] f(theta_t) at the posted model
+    grad_norm: np.ndarray  # [B] ||grad f(theta_t)||
+    eta: np.ndarray
+    tau: np.ndarray
+    lr: np.ndarray
+    saturated: np.ndarray
+    accepted: np.ndarray
+    estimate_error: np.ndarray  # [B] ||g_hat - grad f|| on accepted rounds, NaN otherwise
+    paid: np.ndarray  # [B, N] tokens paid
+    slashed: np.ndarray  # [B, N]
+    gas: dict[str, int] = field(default_factory=dict)
+
+
+def params_digest(theta: np.ndarray) -> list[bytes]:
+    """The commitment to each run's model posted with the round (keccak of its float64 bytes)."""
+    return [keccak(np.ascontiguousarray(row, dtype="<f8").tobytes()) for row in theta]
+
+
+def provision(ledger: Ledger, addresses: list[str], reward: int, rounds: int, stake: int) -> None:
+    """The DC funds a pool that pays every node every round; each node receives and locks its stake."""
+    ledger.fund(reward * len(addresses) * rounds)
+    for a in addresses:
+        ledger.grant(a, stake)
+    ledger.register(addresses, stake)
+
+
+def run(ledger: Ledger, task: Task, swarm: Swarm, control: vista.VistaParams, proto: ProtocolConfig, *,
+        rounds: int, rng: np.random.Generator,
+        on_round: Callable[[RoundLog, RoundOutcome], None] | None = None) -> list[RoundLog]:
+    if ledger.batch != control.batch:
+        raise ValueError(f"ledger batch {ledger.batch} != controller batch {control.batch}")
+    addresses = ledger.participants
+    if len(addresses) != swarm.size:
+        raise ValueError(f"{len(addresses)} registered nodes but the swarm has {swarm.size}")
+    theta = task.init(ledger.batch)
+    grad = task.grad(theta)
+    grad_sq = np.einsum("bk,bk->b", grad, grad)
+    state = vista.init(control, task.dim, grad_sq)
+    logs = []
+    for t in range(1, rounds + 1):
+        eta, lr = vista.eta(control, state), vista.learning_rate(control, state)
+        tau = eta * proto.delta
+        spec = RoundSpec(
+            tau_fx=codec.encode(tau, proto.scale_bits, field="tau"), dim=task.dim, scale_bits=proto.scale_bits,
+            params_digest=params_digest(theta), reward=proto.reward, quorum=proto.quorum,
+            commit_blocks=proto.commit_blocks, reveal_blocks=proto.reveal_blocks,
+        )
+        round_id = ledger.open_round(spec)
+        reports = swarm.reports(grad, tau, state.eta_index, rng)
+        commits, reveals = seal(round_id, addresses, reports, proto.scale_bits, rng)
+        ledger.commit(round_id, commits)
+        ledger.reveal(round_id, reveals)
+        if len(reveals) < len(addresses):
+            ledger.advance(proto.commit_blocks + proto.reveal_blocks + 1)  # let the windows lapse
+        out = ledger.finalize(round_id)
+        g_hat = rules.estimate(out.total, out.count, out.lo, out.hi, proto.estimator, proto.scale_bits)
+        acc = out.accepted
+        err = np.where(acc, np.linalg.norm(g_hat - grad, axis=1), np.nan)
+        log = RoundLog(t, task.loss(theta), np.sqrt(grad_sq), eta, tau, lr, vista.saturated(control, state),
+                       acc, err, out.paid, out.slashed, dict(out.gas))
+        theta = np.where(acc[:, None], theta - lr[:, None] * g_hat, theta)
+        grad = np.where(acc[:, None], task.grad(theta), grad)  # one gradient per round; none when rejected
+        grad_sq = np.einsum("bk,bk->b", grad, grad)
+        state = vista.update(control, state, acc, g_hat, grad_sq)
+        logs.append(log)
+        if on_round is not None:
+            on_round(log, out)
+    return logs

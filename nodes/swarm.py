@@ -1,0 +1,77 @@
+"""A swarm: honest workers and one adversary (possibly controlling many nodes) producing a round's reports.
+
+Adversaries may be the majority; nothing here assumes otherwise. Node order is honest first, then
+adversarial, which the ledgers never see as anything but addresses.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from coordinator import codec
+from coordinator.commitment import commitments, keccak
+from coordinator.ledger import Commit, Reveal
+from nodes.context import RoundContext, Strategy
+
+
+@dataclass(frozen=True)
+class Swarm:
+    honest: int
+    adversaries: int
+    honest_strategy: Strategy
+    adversary_strategy: Strategy | None
+    collude: bool = True  # colluding adversaries all send one point; otherwise each draws its own
+
+    def __post_init__(self):
+        if self.honest < 0 or self.adversaries < 0 or self.honest + self.adversaries < 1:
+            raise ValueError(f"swarm: need at least one node, got honest={self.honest}, adversaries={self.adversaries}")
+        if self.adversaries and self.adversary_strategy is None:
+            raise ValueError("adversary_strategy: required when adversaries > 0")
+
+    @property
+    def size(self) -> int:
+        return self.honest + self.adversaries
+
+    @property
+    def is_adversary(self) -> np.ndarray:
+        return np.arange(self.size) >= self.honest
+
+    def reports(self, grad: np.ndarray, tau: np.ndarray, eta_index: np.ndarray,
+                rng: np.random.Generator) -> np.ndarray:
+        """Real-valued reports [B, N, k] for one round."""
+        empty = np.zeros((grad.shape[0], 0, grad.shape[1]))
+        base = RoundContext(grad, tau, eta_index, empty, rng)
+        honest = np.stack([self.honest_strategy(base) for _ in range(self.honest)], axis=1) if self.honest else empty
+        if not self.adversaries:
+            return honest
+        ctx = RoundContext(grad, tau, eta_index, honest, rng)
+        draws = 1 if self.collude else self.adversaries
+        adv = np.stack([self.adversary_strategy(ctx) for _ in range(draws)], axis=1)
+        return np.concatenate([honest, np.broadcast_to(adv, (adv.shape[0], self.adversaries, adv.shape[2]))
+                               if self.collude else adv], axis=1)
+
+
+def node_addresses(n: int, seed: int) -> list[str]:
+    """Deterministic node identities for in-memory ledgers (chain ledgers use real keyed accounts)."""
+    return ["0x" + keccak(f"deml-node-{seed}-{i}".encode())[-20:].hex() for i in range(n)]
+
+
+def seal(round_id: int, addresses: list[str], reports: np.ndarray, scale_bits: int,
+         rng: np.random.Generator) -> tuple[list[Commit], list[Reveal]]:
+    """Each node encodes its report, draws a fresh salt per run and commits to it.
+
+    A node whose report cannot be encoded (NaN, inf, out of range) commits nothing and reveals nothing.
+    """
+    b, n, _ = reports.shape
+    salt_bytes = rng.bytes(32 * b * n)
+    commits, reveals = [], []
+    for i, address in enumerate(addresses):
+        try:
+            fx = codec.encode(reports[:, i], scale_bits, field=f"report of node {i}")
+        except codec.CodecError:
+            continue
+        salts = [salt_bytes[32 * (i * b + j): 32 * (i * b + j + 1)] for j in range(b)]
+        commits.append(Commit(address, commitments(round_id, address, fx, salts)))
+        reveals.append(Reveal(address, fx, salts))
+    return commits, reveals

@@ -1,0 +1,1 @@
+"""Experiments, sweeps, run directories, plots and the `deml` command line."""

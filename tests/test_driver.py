@@ -1,0 +1,50 @@
+"""The shared round loop over a MemoryLedger: rejected rounds change nothing, seeds replay, rewards follow rules."""
+import numpy as np
+
+from coordinator import vista
+from coordinator.driver import ProtocolConfig, provision, run
+from coordinator.memory_ledger import MemoryLedger
+from nodes.attacks import Gaussian, Mimic
+from nodes.honest import HonestReport
+from nodes.swarm import Swarm, node_addresses
+from sims.objectives import Quadratic
+
+GRID = np.round(np.linspace(2.0, 8.0, 13), 10)
+MSE = 0.2 * GRID**2
+
+
+def simulate(seed, attack, rounds=60, batch=3, adversaries=3):
+    swarm = Swarm(1, adversaries, HonestReport(1.0), attack)
+    control = vista.params(GRID, MSE, eta_min=2.0, eta_max=8.0, repeat=batch)
+    proto = ProtocolConfig(delta=1.0, reward=10)
+    led = MemoryLedger(batch=batch)
+    provision(led, node_addresses(swarm.size, seed), proto.reward, rounds, stake=100)
+    logs = run(led, Quadratic(), swarm, control, proto, rounds=rounds, rng=np.random.default_rng(seed))
+    return logs, led
+
+
+def test_same_seed_replays_the_same_trajectory_and_another_does_not():
+    a, _ = simulate(5, Gaussian(sigma=3.0))
+    b, _ = simulate(5, Gaussian(sigma=3.0))
+    c, _ = simulate(6, Gaussian(sigma=3.0))
+    assert all(np.array_equal(x.loss, y.loss) and np.array_equal(x.accepted, y.accepted) for x, y in zip(a, b))
+    assert any(not np.array_equal(x.loss, y.loss) for x, y in zip(a, c))
+
+
+def test_rejected_rounds_leave_the_model_and_balances_unchanged():
+    logs, _ = simulate(1, Gaussian(sigma=3.0))
+    accepted = np.stack([g.accepted for g in logs])
+    assert 0 < accepted.mean() < 1  # the attack gets some rounds rejected, not all
+    loss = np.stack([g.loss for g in logs])
+    for t in range(len(logs) - 1):
+        rej = ~accepted[t]
+        assert np.array_equal(loss[t + 1][rej], loss[t][rej])
+        assert logs[t].paid[rej].sum() == 0
+        assert np.all(logs[t].paid[~rej] == 10)
+
+
+def test_adversary_majority_of_mimics_is_always_accepted_and_paid():
+    logs, led = simulate(2, Mimic(), rounds=20, adversaries=4)
+    assert all(g.accepted.all() for g in logs)
+    assert np.array_equal(led.balances().tokens.astype(int), np.full((3, 5), 100 * 0 + 20 * 10))
+    assert logs[-1].loss.max() < logs[0].loss.min()  # the honest signal still drives descent

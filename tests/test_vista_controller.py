@@ -1,0 +1,100 @@
+"""VISTA controller invariants, on an injected curve (the controller needs no chain and no solver)."""
+import numpy as np
+from hypothesis import given, settings, strategies as st
+
+from coordinator import vista
+
+GRID = np.round(np.linspace(2.0, 8.0, 61), 10)
+MSE = 0.11 * (GRID + 2.0) ** 2  # the scalar closed form's shape: MSE* = m (eta + 2)^2
+
+
+def make(batch=4, **kw):
+    kw = {"eta_min": 2.0, "eta_max": 8.0, "lam": 1.0, "alpha0": 0.1, **kw}
+    return vista.params(GRID, MSE, repeat=batch, **kw)
+
+
+states = st.builds(
+    lambda idx, a, s_frac, m: vista.VistaState(np.array(idx), np.array(m).reshape(4, 3), np.array(a),
+                                               np.minimum(np.array(a), (np.array(a) * s_frac).astype(int))),
+    st.lists(st.integers(0, 60), min_size=4, max_size=4),
+    st.lists(st.integers(0, 1000), min_size=4, max_size=4),
+    st.floats(0, 1),
+    st.lists(st.floats(-100, 100), min_size=12, max_size=12),
+)
+
+
+@given(states, st.lists(st.booleans(), min_size=4, max_size=4), st.lists(st.floats(-1e3, 1e3), min_size=12, max_size=12))
+def test_rejected_rows_change_nothing_and_eta_stays_in_range(state, accepted, g):
+    p = make()
+    acc = np.array(accepted)
+    new = vista.update(p, state, acc, np.array(g).reshape(4, 3))
+    rej = ~acc
+    assert np.array_equal(new.eta_index[rej], state.eta_index[rej])
+    assert np.array_equal(new.m[rej], state.m[rej])
+    assert np.array_equal(new.a[rej], state.a[rej]) and np.array_equal(new.s[rej], state.s[rej])
+    assert np.all((new.eta_index >= p.lo) | rej) and np.all((new.eta_index <= p.hi) | rej)
+    assert np.array_equal(new.a, state.a + acc)
+
+
+@given(states, st.lists(st.booleans(), min_size=4, max_size=4))
+def test_learning_rate_decays_only_after_accepted_saturated_rounds(state, accepted):
+    p = make()
+    acc = np.array(accepted)
+    new = vista.update(p, state, acc, np.zeros((4, 3)))
+    was_saturated = state.eta_index == p.lo
+    decayed = vista.learning_rate(p, new) < vista.learning_rate(p, state)
+    assert np.array_equal(decayed, acc & was_saturated)
+    assert np.all(vista.learning_rate(p, new) <= vista.learning_rate(p, state))
+
+
+def test_threshold_is_the_largest_grid_eta_within_the_noise_target():
+    p = make(batch=1)
+    for target in [0.0, 1.0, MSE[10], MSE[10] + 1e-9, MSE[-1] * 2]:
+        idx = vista.threshold_index(p, np.array([target]))[0]
+        admissible = np.nonzero(MSE <= target)[0]
+        expected = admissible.max() if len(admissible) else 0
+        assert idx == expected
+        assert idx == 0 or MSE[idx] <= target
+
+
+def test_threshold_uses_running_max_where_the_curve_dips():
+    dipping = MSE.copy()
+    dipping[30] = 0.5  # a spurious low point must not let eta jump past the rising part
+    p = vista.params(GRID, dipping, eta_min=2.0, eta_max=8.0, repeat=1)
+    assert vista.threshold_index(p, np.array([1.0]))[0] == 0
+
+
+def test_constant_eta_baseline_never_moves_and_decays_over_accepted_rounds():
+    p = make(eta_min=4.0, eta_max=4.0)
+    s = vista.init(p, 3)
+    for acc in ([True] * 4, [False, True, False, True], [True, False, False, False]):
+        s = vista.update(p, s, np.array(acc), np.ones((4, 3)) * 100.0)
+        assert np.all(vista.eta(p, s) == 4.0)
+    assert np.array_equal(s.s, s.a)
+    assert np.allclose(vista.learning_rate(p, s), 0.1 / np.sqrt(1 + s.a))
+
+
+def test_proxy_starts_permissive_and_tightens_as_the_gradient_fades():
+    p = make(batch=1)
+    s = vista.init(p, 3)
+    assert vista.eta(p, s)[0] == 8.0
+    for _ in range(50):
+        s = vista.update(p, s, np.array([True]), np.full((1, 3), 1e-3))
+    assert vista.eta(p, s)[0] == 2.0 and s.s[0] > 0
+
+
+def test_oracle_variant_follows_the_true_norm():
+    p = make(batch=2, oracle=True)
+    s = vista.init(p, 3, grad_sq=np.array([1e6, 0.0]))
+    assert vista.eta(p, s).tolist() == [8.0, 2.0]
+    s = vista.update(p, s, np.array([True, True]), np.zeros((2, 3)), grad_sq=np.array([0.0, 1e6]))
+    assert vista.eta(p, s).tolist() == [2.0, 8.0]
+
+
+def test_bad_parameters_name_the_field():
+    import pytest
+
+    with pytest.raises(ValueError, match="eta_min: 2.01 is not on the equilibrium grid"):
+        vista.params(GRID, MSE, eta_min=2.01, eta_max=8.0)
+    with pytest.raises(ValueError, match="eta_min: 6.0 exceeds eta_max 3.0"):
+        vista.params(GRID, MSE, eta_min=6.0, eta_max=3.0)
