@@ -17,7 +17,7 @@ def _order(groups) -> list:
 
 
 def band_plot(frame: pd.DataFrame, y: str, path: Path, *, by: str = "method", x: str = "round",
-              logy: bool = False, title: str = "", ylabel: str | None = None, smooth: int = 1) -> Path:
+              logy: bool = False, logx: bool = False, title: str = "", ylabel: str | None = None, smooth: int = 1) -> Path:
     """Mean of `y` over runs against `x` for each `by` group, with a +-1 std band (log scale: geometric band)."""
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for group in _order(frame[by].unique()):
@@ -37,6 +37,8 @@ def band_plot(frame: pd.DataFrame, y: str, path: Path, *, by: str = "method", x:
         ax.fill_between(wide.index, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
     if logy:
         ax.set_yscale("log")
+    if logx:
+        ax.set_xscale("log")
     ax.set_xlabel(x)
     ax.set_ylabel(ylabel or y)
     ax.set_title(title)

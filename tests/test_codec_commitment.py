@@ -45,3 +45,13 @@ def test_commitment_binds_every_field():
     assert base != commitment(7, b, rep, salt)
     assert base != commitment(7, a, codec.pack(np.array([1, 2, 4])), salt)
     assert base != commitment(7, a, rep, b"\x01" * 32)
+
+
+def test_batched_commitments_equal_the_single_form():
+    from coordinator.commitment import commitments
+
+    rng = np.random.default_rng(0)
+    fx = rng.integers(-(2**31), 2**31, size=(5, 7))
+    salts = [rng.bytes(32) for _ in range(5)]
+    addr = "0x" + "ab" * 20
+    assert commitments(9, addr, fx, salts) == [commitment(9, addr, codec.pack(fx[b]), salts[b]) for b in range(5)]
