@@ -12,8 +12,13 @@ import pandas as pd  # noqa: E402
 
 
 def _order(groups) -> list:
-    """VISTA variants first, then the rest in natural order, so colours are stable across plots."""
-    return sorted(groups, key=lambda g: (not str(g).startswith("vista"), str(g)))
+    """VISTA variants first, then the rest in numeric (else text) order, so colours are stable across plots."""
+    def key(g):
+        try:
+            return (not str(g).startswith("vista"), float(str(g).split("=")[-1]), str(g))
+        except ValueError:
+            return (not str(g).startswith("vista"), float("inf"), str(g))
+    return sorted(groups, key=key)
 
 
 def band_plot(frame: pd.DataFrame, y: str, path: Path, *, by: str = "method", x: str = "round",

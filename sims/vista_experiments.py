@@ -13,6 +13,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
+from rich.console import Console
+from rich.progress import Progress
 
 from coordinator import vista
 from coordinator.driver import ProtocolConfig, RoundLog, Task, provision, run
@@ -121,7 +123,10 @@ def run_vista(cfg: VistaConfig, task: Task, experiment: str) -> Tables:
                            estimator=table.spec.estimator, quorum=min(2, swarm.size))
     ledger = MemoryLedger(batch=control.batch, estimator=proto.estimator)
     provision(ledger, node_addresses(swarm.size, cfg.seed), proto.reward, cfg.rounds, stake=10 * proto.reward)
-    logs = run(ledger, task, swarm, control, proto, rounds=cfg.rounds, rng=np.random.default_rng(cfg.seed))
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        job = bar.add_task(f"{experiment}: {len(names)} methods x {cfg.runs} runs", total=cfg.rounds)
+        logs = run(ledger, task, swarm, control, proto, rounds=cfg.rounds, rng=np.random.default_rng(cfg.seed),
+                   on_round=lambda log, out: bar.advance(job))
     return {"rounds": rounds_frame(logs, swarm, names, cfg.runs, experiment)}
 
 
@@ -146,7 +151,8 @@ def plot_sweep(tables: Tables, key: str, out: Path) -> list[Path]:
     v = r[r["method"] == "vista"].assign(**{key: lambda d: d["sweep"].astype(str)})
     paths = [band_plot(v, "loss", out / f"sweep_{key}_loss.png", by=key, logy=True,
                        title=f"VISTA loss across {key}"),
-             band_plot(v, "eta", out / f"sweep_{key}_eta.png", by=key, title=f"VISTA eta across {key}")]
+             band_plot(v, "eta", out / f"sweep_{key}_eta.png", by=key, logx=True,
+                       title=f"VISTA eta across {key}")]
     # the constant baselines do not depend on the swept key: one copy of them for reference
     first = r[(r["sweep"] == r["sweep"].iloc[0]) & (r["method"] != "vista")]
     paths.append(band_plot(pd.concat([first, v.assign(method="vista " + key + "=" + v[key])]), "loss",
