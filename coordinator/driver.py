@@ -96,9 +96,11 @@ def run(ledger: Ledger, task: Task, swarm: Swarm, control: vista.VistaParams, pr
         reports = swarm.reports(grad, tau, state.eta_index, rng)
         commits, reveals = seal(round_id, addresses, reports, proto.scale_bits, rng)
         ledger.commit(round_id, commits)
+        if len(commits) < len(addresses):  # a silent node: reveals open only once the commit window lapses
+            ledger.advance(proto.commit_blocks + 1)
         ledger.reveal(round_id, reveals)
-        if len(reveals) < len(addresses):
-            ledger.advance(proto.commit_blocks + proto.reveal_blocks + 1)  # let the windows lapse
+        if len(reveals) < len(addresses):  # and finalizing waits out the reveal window
+            ledger.advance(proto.reveal_blocks + 1)
         out = ledger.finalize(round_id)
         g_hat = rules.estimate(out.total, out.count, out.lo, out.hi, proto.estimator, proto.scale_bits)
         acc = out.accepted

@@ -68,6 +68,10 @@ REASONS: dict[str, type[LedgerError]] = {
     "commitment mismatch": CommitmentMismatch,
     "bad report length": OutOfRange,
     "value out of range": OutOfRange,
+    "registry full": InsufficientFunds,
+    "slash above 100%": LedgerError,
+    "transfer failed": InsufficientFunds,
+    "ecdsa: invalid signature": NotParticipant,
 }
 
 

@@ -17,6 +17,7 @@ from coordinator.commitment import commitments as commitment_hashes
 from coordinator.ledger import Balances, Commit, Reveal, RoundOutcome, RoundSpec, ledger_error
 
 MAX_PARTICIPANTS = 64
+MAX_REGISTRY = 1024  # registered nodes, as the coordinator's registry bound
 
 
 @dataclass
@@ -33,10 +34,14 @@ class _Round:
 
 
 class MemoryLedger:
-    def __init__(self, batch: int = 1, *, min_stake: int = 1, slash_bps: int = 5_000, estimator: str = "mean"):
+    def __init__(self, batch: int = 1, *, min_stake: int = 1, slash_bps: int = 5_000, estimator: str = "mean",
+                 max_dim: int | None = None):
+        """`max_dim`: the largest report a round may ask for, as the deployed coordinator's bound (256);
+        None lets simulations carry full high-dimensional reports the chain would only take as sketches."""
         if batch < 1:
             raise ValueError(f"batch: must be >= 1, got {batch}")
         self.batch = batch
+        self.max_dim = max_dim
         self.min_stake = min_stake
         self.slash_bps = slash_bps
         self.estimator = estimator
@@ -74,15 +79,17 @@ class MemoryLedger:
         return self._rounds[-1] if self._rounds and self._rounds[-1].outcome is None else None
 
     def register(self, addresses: Sequence[str], stake: int) -> None:
-        for a in addresses:
-            if a in self._nodes:
+        for k, a in enumerate(addresses):
+            if a in self._nodes or a in addresses[:k]:
                 raise ledger_error("already registered", a)
             if stake < self.min_stake:
                 raise ledger_error("stake too small", f"{stake} < min_stake {self.min_stake}")
             if np.any(self._tokens.get(a, self._zeros()) < stake):
                 raise ledger_error("stake too small", f"{a} holds fewer than {stake} tokens")
+            if len(self._nodes) + k >= MAX_REGISTRY:
+                raise ledger_error("registry full", f"{MAX_REGISTRY} nodes registered")
         for a in addresses:
-            self._tokens[a] = self._tokens[a] - stake
+            self._tokens[a] = self._tokens.get(a, self._zeros()) - stake
             self._stakes[a] = self._zeros() + stake
             self._nodes.append(a)
             self._mine()
@@ -122,6 +129,8 @@ class MemoryLedger:
         tau = np.asarray(spec.tau_fx)
         if tau.shape != (self.batch,) or np.any(tau < 0) or not np.all(codec.in_range(tau)):
             raise ledger_error("value out of range", f"tau_fx must be {self.batch} values in [0, 2**31)")
+        if spec.dim < 1 or (self.max_dim is not None and spec.dim > self.max_dim):
+            raise ledger_error("bad report length", f"dim {spec.dim} outside 1..{self.max_dim}")
         n, b = len(members), self.batch
         start = self.block
         self._rounds.append(_Round(

@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from contracts.commands import chain_app, demo
 from economics.commands import equilibrium
 from sims.config import ConfigError, parse_assignments
 
@@ -13,6 +14,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="deml: decentralized ML with adversary majorities (VISTA, on-chain rounds, FAR-SIGN).")
 app.command("equilibrium", help="Equilibrium curves of the game of coding: P_A*(eta), MSE*(eta), noise law.")(
     equilibrium)
+app.add_typer(chain_app, name="chain")
+app.command("demo")(demo)
 
 
 @app.command()

@@ -4,7 +4,7 @@ import numpy as np
 from coordinator import vista
 from coordinator.driver import ProtocolConfig, provision, run
 from coordinator.memory_ledger import MemoryLedger
-from nodes.attacks import Gaussian, Mimic
+from nodes.attacks import Gaussian, Mimic, NonFinite
 from nodes.honest import HonestReport
 from nodes.swarm import Swarm, node_addresses
 from sims.objectives import Quadratic
@@ -48,3 +48,15 @@ def test_adversary_majority_of_mimics_is_always_accepted_and_paid():
     assert all(g.accepted.all() for g in logs)
     assert np.array_equal(led.balances().tokens.astype(int), np.full((3, 5), 100 * 0 + 20 * 10))
     assert logs[-1].loss.max() < logs[0].loss.min()  # the honest signal still drives descent
+
+
+def test_a_silent_node_lets_the_windows_lapse_and_the_honest_quorum_still_decides():
+    swarm = Swarm(2, 1, HonestReport(1.0), NonFinite())  # the adversary's NaN report cannot be encoded
+    control = vista.params(GRID, MSE, eta_min=2.0, eta_max=8.0, repeat=2)
+    proto = ProtocolConfig(delta=1.0, reward=10, commit_blocks=8, reveal_blocks=8)
+    led = MemoryLedger(batch=2)
+    provision(led, node_addresses(3, 0), proto.reward, 10, stake=100)
+    logs = run(led, Quadratic(), swarm, control, proto, rounds=10, rng=np.random.default_rng(0))
+    assert all(g.accepted.all() for g in logs)  # two honest reports within 2 delta <= tau
+    assert all(np.array_equal(g.paid, np.tile([10, 10, 0], (2, 1))) for g in logs)
+    assert all(g.slashed.sum() == 0 for g in logs)  # it never committed, so there is nothing to slash

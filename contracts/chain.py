@@ -1,0 +1,263 @@
+"""Chains: where transactions go. `connect("embedded")` starts eth-tester with the py-evm backend in process;
+`connect(URL)` reaches a node (anvil) through web3's HTTP provider. Everything above this module is the same
+code for both; only the transport differs.
+
+Transactions are signed locally with explicit gas (no estimation) and the sender's nonce is counted here, not
+asked for. On the embedded chain a signed transaction is applied to py-evm and mined at once, and its revert
+reason is read from the EVM's own result (eth-tester's receipt drops it). On an HTTP node, many transactions,
+receipts or dry runs go out as one JSON-RPC batch, and a failed transaction's reason is recovered by replaying
+it as a call.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Sequence
+
+from eth_abi import decode as abi_decode
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+from hexbytes import HexBytes
+from web3 import EthereumTesterProvider, HTTPProvider, Web3
+from web3.exceptions import ContractLogicError
+
+EMBEDDED = "embedded"
+# A real chain's per-transaction gas cap (EIP-7825, 2**24): the default deployment fits under it.
+TX_GAS_CAP = 2**24
+# Above eth-tester's 30M default so that one capped transaction always fits a block; experiments at large N
+# and d raise it further (anvil: --gas-limit).
+EMBEDDED_BLOCK_GAS = 60_000_000
+MAX_FEE = 10 * 10**9  # wei per gas: base fees start at 1 gwei and only fall, as blocks here are far from full
+# the mnemonic anvil (and hardhat) derive their prefunded dev accounts from
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+_ERROR_STRING = bytes.fromhex("08c379a0")  # selector of Error(string): how a Vyper revert reason is encoded
+
+
+class Reverted(Exception):
+    """A call reverted; `reason` is the contract's reason string ("" when it gave none)."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason or "reverted without a reason")
+
+
+@dataclass(frozen=True)
+class Tx:
+    sender: LocalAccount
+    to: str | None  # None creates a contract
+    data: bytes
+    gas: int
+    value: int = 0
+
+
+@dataclass(frozen=True)
+class Receipt:
+    tx_hash: bytes
+    block: int
+    gas_used: int
+    ok: bool
+    reason: str = ""  # the revert reason of a failed transaction
+    logs: tuple = ()  # (address, topics: tuple[bytes, ...], data: bytes)
+    contract_address: str | None = None
+
+
+@dataclass
+class Chain:
+    w3: Web3
+    target: str  # "embedded" or the node's URL
+    funded: list[LocalAccount]  # prefunded accounts; [0] deploys and owns the contracts
+    chain_id: int = 0
+    _nonces: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.chain_id = self.w3.eth.chain_id
+
+    @property
+    def embedded(self) -> bool:
+        return self.target == EMBEDDED
+
+    @property
+    def block_number(self) -> int:
+        return self.w3.eth.block_number
+
+    # ------------------------------------------------------------------------------------------ sending
+    def sign(self, tx: Tx) -> bytes:
+        address = tx.sender.address
+        if address not in self._nonces:
+            self._nonces[address] = self.w3.eth.get_transaction_count(address, "pending")
+        fields = {"type": 2, "chainId": self.chain_id, "nonce": self._nonces[address], "gas": tx.gas,
+                  "value": tx.value, "data": tx.data, "maxFeePerGas": MAX_FEE, "maxPriorityFeePerGas": 0}
+        if tx.to is not None:
+            fields["to"] = tx.to
+        raw = bytes(tx.sender.sign_transaction(fields).raw_transaction)
+        self._nonces[address] += 1
+        return raw
+
+    def send(self, txs: Sequence[Tx], *, ordered: bool = True) -> list[Receipt]:
+        """Sign, send and mine the transactions, one block each; a failed one comes back with ok=False and
+        its reason (it still used its nonce and its gas). `ordered=False` lets an HTTP node take them in one
+        batch, in whatever order it processes a batch."""
+        raws = [self.sign(tx) for tx in txs]
+        try:
+            if self.embedded:
+                return [self._apply(raw) for raw in raws]
+            if ordered or len(raws) == 1:
+                hashes = [self._rpc("eth_sendRawTransaction", ["0x" + r.hex()]) for r in raws]
+            else:
+                hashes = self._batch([("eth_sendRawTransaction", ["0x" + r.hex()]) for r in raws])
+            receipts = self._receipts(hashes)
+        except Exception:
+            self._nonces.clear()  # a transaction the node refused outright did not use its nonce
+            raise
+        return [r if r.ok else replace(r, reason=self._replay(tx)) for r, tx in zip(receipts, txs)]
+
+    def _receipts(self, hashes: list[str], timeout: float = 30.0) -> list[Receipt]:
+        """Receipts of sent transactions, polled until mined (an automining node mines a batch in moments)."""
+        found: dict[str, Receipt] = {}
+        deadline = time.monotonic() + timeout
+        while len(found) < len(hashes):
+            missing = [h for h in hashes if h not in found]
+            for h, rec in zip(missing, self._batch([("eth_getTransactionReceipt", [h]) for h in missing])):
+                if rec is not None:
+                    found[h] = _rpc_receipt(rec)
+            if len(found) < len(hashes):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{self.target}: {len(hashes) - len(found)} transactions not mined")
+                time.sleep(0.002)
+        return [found[h] for h in hashes]
+
+    def _apply(self, raw: bytes) -> Receipt:
+        backend = self.w3.provider.ethereum_tester.backend
+        chain = backend.chain
+        evm_tx = chain.get_vm().get_transaction_builder().decode(raw)
+        block, receipt, computation = chain.apply_transaction(evm_tx)
+        backend.mine_blocks()
+        reason = ""
+        if computation.is_error:
+            reason = _decode_reason(computation.output) or type(computation.error).__name__
+        created = (to_checksum_address(computation.msg.storage_address)
+                   if evm_tx.to == b"" and not computation.is_error else None)
+        logs = tuple((to_checksum_address(a), tuple(t.to_bytes(32, "big") for t in topics), data)
+                     for a, topics, data in computation.get_log_entries())
+        return Receipt(evm_tx.hash, block.number, receipt.gas_used, not computation.is_error, reason, logs, created)
+
+    def _replay(self, tx: Tx) -> str:
+        try:
+            self.call(tx.sender.address, tx.to, tx.data)
+        except Reverted as exc:
+            return exc.reason
+        return ""  # the state it failed on has moved on
+
+    # ----------------------------------------------------------------------------------------- dry runs
+    def call(self, sender: str, to: str, data: bytes) -> bytes:
+        """eth_call in the context the next transaction will see (the pending block); raises `Reverted`."""
+        try:
+            return bytes(self.w3.eth.call({"from": sender, "to": to, "data": data}, "pending"))
+        except ContractLogicError as exc:
+            raise Reverted(_reason(exc.data, exc.message)) from None
+        except Exception as exc:  # eth-tester raises its own TransactionFailed("execution reverted: ...")
+            if type(exc).__name__ != "TransactionFailed":
+                raise
+            raise Reverted(_reason(None, str(exc))) from None
+
+    def calls(self, requests: Sequence[tuple[str, str, bytes]]) -> list[bytes | Reverted]:
+        """Several dry runs (sender, to, data); each answer is the output, or the `Reverted` it raised."""
+        if self.embedded or len(requests) < 2:
+            out: list[bytes | Reverted] = []
+            for sender, to, data in requests:
+                try:
+                    out.append(self.call(sender, to, data))
+                except Reverted as exc:
+                    out.append(exc)
+            return out
+        answers = self._batch([("eth_call", [{"from": s, "to": t, "data": "0x" + d.hex()}, "pending"])
+                               for s, t, d in requests], errors=True)
+        return [Reverted(_reason(a["error"].get("data"), a["error"].get("message"))) if "error" in a
+                else bytes(HexBytes(a["result"])) for a in answers]
+
+    # ------------------------------------------------------------------------------------------- blocks
+    def mine(self, blocks: int) -> None:
+        if blocks <= 0:
+            return
+        if self.embedded:
+            self.w3.provider.ethereum_tester.backend.mine_blocks(blocks)
+        else:
+            self._rpc("anvil_mine", [hex(blocks)])
+
+    def snapshot(self):
+        return self._rpc("evm_snapshot", [])
+
+    def revert(self, snapshot) -> None:
+        self._rpc("evm_revert", [snapshot])
+        self._nonces.clear()
+
+    def give_ether(self, address: str, wei: int) -> None:
+        """Ether for gas, from the first prefunded account."""
+        (receipt,) = self.send([Tx(self.funded[0], to_checksum_address(address), b"", 21_000, wei)])
+        if not receipt.ok:
+            raise RuntimeError(f"could not fund {address} with {wei} wei: {receipt.reason}")
+
+    # -------------------------------------------------------------------------------------------- rpc
+    def _rpc(self, method: str, params: list):
+        answer = self.w3.provider.make_request(method, params)
+        if "error" in answer:
+            raise RuntimeError(f"{self.target}: {method}: {answer['error']}")
+        return answer["result"]
+
+    def _batch(self, requests: list[tuple[str, list]], *, errors: bool = False) -> list:
+        answers = self.w3.provider.make_batch_request(requests)
+        if not isinstance(answers, list):
+            raise RuntimeError(f"{self.target}: batch refused: {answers.get('error')}")
+        if errors:
+            return answers
+        for a in answers:
+            if "error" in a:
+                raise RuntimeError(f"{self.target}: {a['error'].get('message')}")
+        return [a["result"] for a in answers]
+
+
+def _decode_reason(output: bytes) -> str:
+    if output[:4] == _ERROR_STRING:
+        return abi_decode(["string"], output[4:])[0]
+    return ""
+
+
+def _reason(data, message: str | None) -> str:
+    """The reason of a revert, from its Error(string) payload or, failing that, the node's message."""
+    if isinstance(data, str) and data.startswith("0x"):
+        reason = _decode_reason(bytes.fromhex(data[2:]))
+        if reason:
+            return reason
+    message = message or ""
+    return message.split("execution reverted: ", 1)[1] if "execution reverted: " in message else ""
+
+
+def _rpc_receipt(rec: dict) -> Receipt:
+    logs = tuple((to_checksum_address(lg["address"]), tuple(bytes(HexBytes(t)) for t in lg["topics"]),
+                  bytes(HexBytes(lg["data"]))) for lg in rec["logs"])
+    created = rec.get("contractAddress")
+    return Receipt(bytes(HexBytes(rec["transactionHash"])), int(rec["blockNumber"], 16), int(rec["gasUsed"], 16),
+                   int(rec["status"], 16) == 1, "", logs, to_checksum_address(created) if created else None)
+
+
+def connect(target: str = EMBEDDED, *, block_gas_limit: int = EMBEDDED_BLOCK_GAS) -> Chain:
+    """A chain: "embedded" (eth-tester + py-evm, in process) or the URL of a node such as anvil.
+
+    `block_gas_limit` applies to the embedded chain (a genesis override); start anvil with --gas-limit.
+    """
+    if target == EMBEDDED:
+        from eth_tester import EthereumTester, PyEVMBackend
+
+        params = PyEVMBackend.generate_genesis_params(overrides={"gas_limit": block_gas_limit})
+        backend = PyEVMBackend(genesis_parameters=params)
+        w3 = Web3(EthereumTesterProvider(EthereumTester(backend, auto_mine_transactions=True)))
+        return Chain(w3, EMBEDDED, [Account.from_key(k.to_bytes()) for k in backend.account_keys])
+    if not target.startswith(("http://", "https://")):
+        raise ValueError(f"chain: expected 'embedded' or an http(s) URL, got {target!r}")
+    w3 = Web3(HTTPProvider(target, request_kwargs={"timeout": 60}))
+    if not w3.is_connected():
+        raise ConnectionError(f"chain: no node answers at {target}; start one with `deml chain up`")
+    Account.enable_unaudited_hdwallet_features()
+    funded = [Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(10)]
+    return Chain(w3, target, funded)

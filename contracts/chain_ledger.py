@@ -1,0 +1,236 @@
+"""ChainLedger: the `coordinator.ledger.Ledger` interface over the deployed contracts (B = 1), so the round
+driver runs on a chain unchanged.
+
+It is also the nodes' transport: it holds their keys (created deterministically from a seed and given ether
+by the chain's first account) and decides how their messages travel:
+
+- mode="relay" (default): each node signs its commitment off-chain (EIP-712) and one transaction from the DC
+  submits them all; the reveals are checked at once by a dry run, so that a bad one raises from `reveal()`
+  as it would on MemoryLedger, and then travel in the finalizing transaction. Three transactions a round.
+- mode="per-node": one transaction per node message, signed with the node's own key, as a swarm of real
+  processes sends them.
+
+A refused call raises the typed `LedgerError` of the contract's revert reason.
+"""
+from __future__ import annotations
+
+import copy
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator, Literal, Sequence
+
+import numpy as np
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+
+from contracts.chain import EMBEDDED, Chain, connect
+from contracts.client import MAX_REPORT_BYTES, Deployment, Outcome, deploy
+from coordinator import codec
+from coordinator.commitment import keccak
+from coordinator.ledger import Balances, Commit, LedgerError, Reveal, RoundOutcome, RoundSpec, ledger_error
+
+Mode = Literal["relay", "per-node"]
+NODE_ETHER = 10**19  # 10 ether: gas for a node's own transactions at the client's fee cap
+
+
+@dataclass
+class _Live:
+    """What the ledger remembers of the round in flight: its members (to lay the outcome out by node), the
+    report dimension, the gas of each phase, and the openings waiting for the finalizing transaction."""
+
+    round_id: int
+    members: list[str]
+    dim: int
+    gas: dict[str, int] = field(default_factory=dict)
+    pending: list[tuple[str, bytes, bytes]] = field(default_factory=list)
+
+
+class ChainLedger:
+    batch = 1
+
+    def __init__(self, chain: Chain | str = EMBEDDED, *, nodes: int = 0, seed: int = 0, mode: Mode = "relay",
+                 min_stake: int = 1, slash_bps: int = 5_000, preflight: bool = False,
+                 deployment: Deployment | None = None):
+        if mode not in ("relay", "per-node"):
+            raise ValueError(f"mode: expected 'relay' or 'per-node', got {mode!r}")
+        self.chain = connect(chain) if isinstance(chain, str) else chain
+        self.deployment = deployment or deploy(self.chain, min_stake=min_stake, slash_bps=slash_bps)
+        self.deployment.preflight = preflight
+        self.mode = mode
+        self._seed = seed
+        self._keys: dict[str, LocalAccount] = {}
+        self._live: _Live | None = None
+        self.nodes: list[str] = self.add_nodes(nodes)
+
+    # ----------------------------------------------------------------------------------------- accounts
+    def add_nodes(self, n: int) -> list[str]:
+        """n more node accounts: keys from the seed, ether for gas, and the stake allowance. Their addresses."""
+        out = []
+        for _ in range(n):
+            key = keccak(f"deml-node-key-{self._seed}-{len(self._keys)}".encode())
+            account = Account.from_key(key)
+            self.chain.give_ether(account.address, NODE_ETHER)
+            self.deployment.allow(account)
+            self._keys[account.address] = account
+            out.append(account.address)
+        return out
+
+    def account(self, address: str) -> LocalAccount:
+        try:
+            return self._keys[to_checksum_address(address)]
+        except (KeyError, ValueError):
+            raise ValueError(f"{address}: this ChainLedger holds no key for it; use the addresses from "
+                             f"ledger.nodes (or ledger.add_nodes(n))") from None
+
+    @property
+    def participants(self) -> list[str]:
+        return self.deployment.participants()
+
+    def grant(self, address: str, amount: int) -> None:
+        self._flush()
+        self.deployment.grant(address, amount)
+
+    def fund(self, amount: int) -> None:
+        self._flush()
+        self.deployment.fund(amount)
+
+    def register(self, addresses: Sequence[str], stake: int) -> None:
+        self._flush()
+        d = self.deployment
+        accounts = [self.account(a) for a in addresses]
+        for k, a in enumerate(accounts):
+            if a in accounts[:k]:  # sent one by one, a node listed twice would register once: refuse it whole,
+                d.check_register(accounts[:k], stake)  # after whatever the nodes before it meet
+                raise ledger_error("already registered", f"{a.address} is listed twice")
+        d.register(accounts, stake)
+
+    def withdraw(self, address: str) -> None:
+        self._flush()
+        self.deployment.withdraw(self.account(address))
+
+    def balances(self) -> Balances:
+        _, tokens, stakes, pool = self.deployment.accounts()
+        row = lambda values: np.array([values], dtype=object).reshape(1, len(values))  # noqa: E731
+        return Balances(row(tokens), row(stakes), np.array([pool], dtype=object))
+
+    def token_balance(self, address: str) -> np.ndarray:
+        return np.array([self.deployment.token_balance(address)], dtype=object)
+
+    def advance(self, blocks: int) -> None:
+        self._flush()
+        self.chain.mine(blocks)
+
+    @contextmanager
+    def reverting(self) -> Iterator["ChainLedger"]:
+        """Everything done inside is undone on exit, on the chain and in this ledger (a chain snapshot)."""
+        self._flush()
+        live, snap = copy.deepcopy(self._live), self.chain.snapshot()
+        try:
+            yield self
+        finally:
+            self.chain.revert(snap)
+            self._live = live
+
+    # ------------------------------------------------------------------------------------------- rounds
+    def open_round(self, spec: RoundSpec) -> int:
+        self._flush()
+        tau = np.asarray(spec.tau_fx)
+        if tau.shape != (1,) or len(spec.params_digest) != 1:
+            raise ledger_error("value out of range", f"a chain ledger runs one batch: tau_fx has shape {tau.shape}")
+        if not -(2**255) <= int(tau[0]) < 2**255:  # beyond int256 it cannot even be encoded
+            raise ledger_error("value out of range", f"tau_fx {int(tau[0])}")
+        d = self.deployment
+        round_id = d.open_round(tau_fx=int(tau[0]), dim=spec.dim, reward=spec.reward, scale_bits=spec.scale_bits,
+                                params_digest=bytes(spec.params_digest[0]), quorum=spec.quorum,
+                                commit_blocks=spec.commit_blocks, reveal_blocks=spec.reveal_blocks)
+        self._live = _Live(round_id, self.participants, spec.dim, {"open": d.last_gas})
+        return round_id
+
+    def commit(self, round_id: int, commits: Sequence[Commit]) -> None:
+        d = self.deployment
+        for c in commits:
+            if len(c.digest) != 1:
+                raise ledger_error("bad report length", f"{len(c.digest)} digests for batch 1")
+        if not commits:  # nothing to send, but the round must still exist and be live
+            d.check_commits(round_id, [])
+            return
+        self._flush()
+        if self.mode == "relay":
+            d.commit_signed(round_id, [(c.digest[0], d.sign_commit(self.account(c.sender), round_id, c.digest[0]))
+                                       for c in commits])
+        else:
+            d.commit(round_id, [(self.account(c.sender), c.digest[0]) for c in commits])
+        self._add_gas(round_id, "commit")
+
+    def reveal(self, round_id: int, reveals: Sequence[Reveal]) -> None:
+        openings = [_opening(m) for m in reveals]
+        d = self.deployment
+        live = self._live if self._live is not None and self._live.round_id == round_id else None
+        pending = live.pending if live is not None else []
+        if not openings or (self.mode == "relay" and live is not None):
+            d.check_reveals(round_id, pending + openings)  # raises now what the finalizing tx would meet
+            pending += openings
+            return
+        self._flush()
+        if self.mode == "relay":
+            d.reveal_many(round_id, openings)
+        else:
+            d.reveal(round_id, [(self.account(a), r, s) for a, r, s in openings])
+        self._add_gas(round_id, "reveal")
+
+    def finalize(self, round_id: int) -> RoundOutcome:
+        d = self.deployment
+        live = self._live
+        if live is None or live.round_id != round_id:  # a round this ledger did not open: the chain decides
+            live = _Live(round_id, self.participants, dim=MAX_REPORT_BYTES // 4)
+        if live.pending:
+            try:
+                out = d.finalize(round_id, members=len(live.members), dim=live.dim, openings=live.pending)
+            except LedgerError:
+                self._flush()  # the reveals stand even when finalizing is refused, as on MemoryLedger
+                raise
+            live.pending = []
+            live.gas["reveal+finalize"] = d.last_gas
+        else:
+            self._flush()
+            out = d.finalize(round_id, members=len(live.members), dim=live.dim)
+            live.gas["finalize"] = d.last_gas
+        return self._round_outcome(out, live)
+
+    @staticmethod
+    def _round_outcome(out: Outcome, live: _Live) -> RoundOutcome:
+        """The contract's record of a finalized round, laid out by member as MemoryLedger reports it."""
+        n = len(live.members)
+        bits = np.array([[(out.revealed >> i) & 1 == 1 for i in range(n)]], dtype=bool).reshape(1, n)
+        per_node = lambda amounts: np.array([[amounts.get(a, 0) for a in live.members]],  # noqa: E731
+                                            dtype=object).reshape(1, n)
+        return RoundOutcome(
+            round_id=out.round_id, accepted=np.array([out.accepted]), revealed=bits,
+            total=np.array([out.total], dtype=np.int64), count=np.array([out.count]),
+            lo=np.array([out.lo], dtype=np.int64), hi=np.array([out.hi], dtype=np.int64),
+            paid=per_node(out.paid), slashed=per_node(out.slashed), gas=dict(live.gas))
+
+    # -------------------------------------------------------------------------------------------- internals
+    def _add_gas(self, round_id: int, phase: str) -> None:
+        if self._live is not None and self._live.round_id == round_id:
+            self._live.gas[phase] = self._live.gas.get(phase, 0) + self.deployment.last_gas
+
+    def _flush(self) -> None:
+        """Send the openings waiting for the finalizing transaction now: anything else that changes the
+        chain (or lets blocks pass) must come after them, as it would have on MemoryLedger."""
+        live = self._live
+        if live is not None and live.pending:
+            pending, live.pending = live.pending, []
+            self.deployment.reveal_many(live.round_id, pending)
+            self._add_gas(live.round_id, "reveal")
+
+
+def _opening(m: Reveal) -> tuple[str, bytes, bytes]:
+    """(node, packed report, salt) of a batch-1 reveal; what cannot be packed is refused as the contract would."""
+    fx = np.asarray(m.report_fx)
+    if fx.ndim != 2 or fx.shape[0] != 1 or 4 * fx.shape[1] > MAX_REPORT_BYTES or len(m.salt) != 1:
+        raise ledger_error("bad report length", f"report of shape {fx.shape} for batch 1")
+    if not np.all(codec.in_range(fx)):
+        raise ledger_error("value out of range", f"{m.sender} sent a value outside int32")
+    return to_checksum_address(m.sender), codec.pack(fx[0]), bytes(m.salt[0])

@@ -1,0 +1,69 @@
+"""The same code against a real devnet: anvil over web3's HTTP provider (the tests start and stop their own)."""
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from contracts import anvil
+from contracts.chain import Tx, connect
+from contracts.chain_ledger import ChainLedger
+from coordinator.ledger import CommitmentMismatch, NotParticipant
+from coordinator.memory_ledger import MemoryLedger
+from sims.cli import app
+from tests.chain.conftest import sealed, spec
+from tests.chain.test_differential import assert_same, experiment, play
+
+pytestmark = pytest.mark.anvil
+
+
+@pytest.mark.parametrize("mode", ["per-node", "relay"])
+def test_driver_on_anvil_matches_memory(anvil_url, mode):
+    rounds = 6
+    control, swarm, proto = experiment(rounds)
+    chain = ChainLedger(connect(anvil_url), nodes=swarm.size, seed=21, mode=mode)
+    on_chain = play(chain, chain.nodes, rounds, control, swarm, proto, seed=2)
+    in_memory = play(MemoryLedger(estimator=proto.estimator, max_dim=256), chain.nodes, rounds, control, swarm, proto,
+                     seed=2)
+    assert_same(in_memory, on_chain)
+
+
+def test_reasons_surface_over_http(anvil_url):
+    led = ChainLedger(connect(anvil_url), nodes=3, seed=22, mode="per-node")
+    led.fund(10_000)
+    for a in led.nodes:
+        led.grant(a, 100)
+    led.register(led.nodes[:2], 100)
+    rid = led.open_round(spec())
+    msgs = [sealed(rid, a, [0.0, 0.0]) for a in led.nodes[:2]]
+    with pytest.raises(NotParticipant):  # refused by the dry run (an eth_call) before anything is sent
+        led.commit(rid, [sealed(rid, led.nodes[2], [0.0, 0.0])[0]])
+    led.commit(rid, [c for c, _ in msgs])
+    # sent without a dry run, the transaction is mined and fails; its reason is recovered by replaying it
+    d = led.deployment
+    bad = sealed(rid, led.nodes[0], [1.0, 0.0])[1]
+    data = d.coordinator.data("reveal", rid, bytes(bad.report_fx[0].astype(">i4")), bad.salt[0])
+    (receipt,) = led.chain.send([Tx(led.account(led.nodes[0]), d.coordinator.address, data, 200_000)])
+    assert not receipt.ok and receipt.reason == "commitment mismatch"
+    with pytest.raises(CommitmentMismatch):
+        led.reveal(rid, [bad])
+    led.reveal(rid, [r for _, r in msgs])
+    assert led.finalize(rid).accepted.tolist() == [True]
+
+
+def test_chain_up_and_down(tmp_path, monkeypatch):
+    monkeypatch.setattr(anvil, "PID_FILE", tmp_path / "anvil.json")
+    runner = CliRunner()
+    started = runner.invoke(app, ["chain", "up"])
+    assert started.exit_code == 0, started.output
+    url = started.output.strip().splitlines()[-1]
+    try:
+        assert json.loads(anvil.PID_FILE.read_text())["url"] == url
+        assert connect(url).block_number >= 0
+        again = runner.invoke(app, ["chain", "up"])  # idempotent: the same node
+        assert again.output.strip().splitlines()[-1] == url
+    finally:
+        stopped = runner.invoke(app, ["chain", "down"])
+    assert stopped.exit_code == 0 and "stopped" in stopped.output
+    assert not anvil.PID_FILE.exists() and anvil.running() is None
+    with pytest.raises(ConnectionError):
+        connect(url)
