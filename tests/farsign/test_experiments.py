@@ -1,0 +1,64 @@
+"""Both experiments end to end at a tiny size: tables, columns, plots, and the command-line path."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sims.config import ConfigError, resolve
+from sims.farsign_experiments import MnistConfig, RatesConfig, fit_slopes, plot_mnist, plot_rates, run_mnist, run_rates
+
+
+def test_rates_end_to_end(tmp_path):
+    cfg = RatesConfig(runs=2, rounds=400, dim=4, fit_from=20, points=30, a0=0.05)
+    tables = run_rates(cfg)
+    fits = tables["fits"]
+    assert len(fits) == 4 and set(fits["reference"]) == {-1 / 4, -1 / 6}
+    assert fits["slope"].le(1e-12).all()  # min ||grad f|| is a running minimum: it cannot rise
+    r = tables["rounds"]
+    assert r.groupby(["objective", "variant", "run"])["min_grad_norm"].apply(lambda v: v.is_monotonic_decreasing).all()
+    assert (tables["reports"]["staleness"] >= 0).all()
+    assert [p.name for p in plot_rates(tables, tmp_path)] == ["rates.png"]
+
+
+def test_slope_fit_recovers_a_known_power_law():
+    n = np.unique(np.geomspace(10, 10_000, 40).astype(int))
+    rounds = pd.DataFrame({"objective": "f", "variant": "first-order", "run": 0, "updates": n,
+                           "min_grad_norm": 3.0 * n ** -0.25})
+    fit = fit_slopes(rounds, 10).iloc[0]
+    assert fit["slope"] == pytest.approx(-0.25) and np.exp(fit["intercept"]) == pytest.approx(3.0)
+
+
+def test_mnist_experiment_on_synthetic_data(tmp_path):
+    cfg = MnistConfig(dataset="synthetic", models=["logreg"], runs=1, rounds=300, horizon=15.0,
+                      attacks=["sign-flip", "nan"], eval_interval=2.0, test_size=300, target=0.5, batch=16)
+    tables = run_mnist(cfg)
+    evals = tables["evals"]
+    assert {"method", "attack", "run", "time", "updates", "test_acc", "test_loss"} <= set(evals.columns)
+    assert set(evals["method"]) == set(cfg.methods) and set(evals["attack"]) == {"sign-flip", "nan"}
+    fs = evals[evals["method"] == "farsign"]
+    assert np.isfinite(fs["test_loss"]).all()  # no NaN ever reaches FAR-SIGN's model
+    assert fs["test_acc"].max() > 0.5  # it learns the clusters under both attacks
+    summary = tables["summary"]
+    assert len(summary) == 2 * len(cfg.methods) and summary["best_acc"].le(1).all()
+    sync = tables["rounds"].query("method == 'median'")
+    assert (sync["staleness"] == 0).all()
+    assert [p.name for p in plot_mnist(tables, tmp_path)] == ["accuracy_logreg.png"]
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ConfigError, match="unknown key 'adversary'"):
+        resolve(MnistConfig, {"adversary": 3})
+    with pytest.raises(ConfigError, match="attacks"):
+        resolve(MnistConfig, {"attacks": ["sign-flop"]})
+    with pytest.raises(ConfigError, match="must not exceed workers"):
+        resolve(RatesConfig, {"workers": 2, "adversaries": 3})
+
+
+def test_command_line_path_writes_the_run_directory(tmp_path):
+    from sims.runner import run_experiment
+
+    out = run_experiment("farsign-rates", {"runs": 1, "rounds": 200, "objectives": ["cauchy-regression"],
+                                           "variants": ["first-order"], "fit_from": 10, "points": 20}, tmp_path / "r")
+    assert {p.name for p in out.iterdir()} == {"config.json", "rounds.parquet", "fits.parquet", "reports.parquet",
+                                              "rates.png"}
