@@ -31,13 +31,9 @@ from contracts.chain_ledger import ChainLedger
 from contracts.client import Contract, deploy
 from coordinator import codec
 from coordinator.commitment import commitment, keccak
-from coordinator.driver import ProtocolConfig, provision, run
-from economics import solve
-from nodes.adversary import RationalAdversary
-from nodes.honest import HonestReport
-from nodes.swarm import Swarm
+from coordinator.driver import provision, run
 from sims.objectives import Quadratic
-from sims.vista_experiments import TOKEN, Quad3dConfig, game, methods
+from sims.vista_experiments import Quad3dConfig, setup
 
 SHAPES = [(n, d) for n in (2, 5, 10, 20) for d in (3, 64, 256)]
 # The report encoding, chosen by measurement: the same pairwise check and the same storage of a report, with
@@ -142,12 +138,8 @@ def encoding_gas(chain: Chain, dim: int) -> dict[str, int]:
 
 
 def vista_setup(rounds: int):
-    cfg = Quad3dConfig(adversaries=4, runs=1, rounds=rounds, baselines=[])
-    table = solve(game(cfg, 3), cfg.eta_grid(), progress=False)
-    _, control = methods(cfg, table)
-    swarm = Swarm(1, 4, HonestReport(cfg.delta), RationalAdversary(table))
-    proto = ProtocolConfig(delta=cfg.delta, reward=TOKEN, estimator=table.spec.estimator, quorum=2)
-    return control, swarm, proto
+    s = setup(Quad3dConfig(adversaries=4, runs=1, rounds=rounds, baselines=[]), 3, progress=False)
+    return s.control, s.swarm, s.proto
 
 
 class NaiveContract(Contract):

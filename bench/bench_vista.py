@@ -16,14 +16,12 @@ import time
 import numpy as np
 
 from coordinator import vista
-from coordinator.driver import ProtocolConfig, provision, run
+from coordinator.driver import provision, run
 from coordinator.memory_ledger import MemoryLedger
 from economics import solve
-from nodes.adversary import RationalAdversary
-from nodes.honest import HonestReport
-from nodes.swarm import Swarm, node_addresses
+from nodes.swarm import node_addresses
 from sims.objectives import Quadratic
-from sims.vista_experiments import TOKEN, Quad3dConfig, game, methods, run_vista
+from sims.vista_experiments import Quad3dConfig, game, run_vista, setup
 
 
 def timed(fn):
@@ -35,10 +33,8 @@ def timed(fn):
 def per_run_loop(cfg: Quad3dConfig, runs: int, rounds: int) -> float:
     """Baseline: every run of every method as its own B = 1 ledger and driver call."""
     task = Quadratic()
-    table = solve(game(cfg, task.dim), cfg.eta_grid(), progress=False)
-    names, control = methods(cfg.model_copy(update={"runs": 1}), table)
-    swarm = Swarm(1, 1, HonestReport(cfg.delta), RationalAdversary(table))
-    proto = ProtocolConfig(delta=cfg.delta, reward=TOKEN)
+    s = setup(cfg.model_copy(update={"runs": 1}), task.dim, progress=False)
+    names, control, swarm, proto = s.names, s.control, s.swarm, s.proto
     t0 = time.perf_counter()
     for m in range(len(names)):
         single = vista.select(control, slice(m, m + 1))

@@ -21,15 +21,11 @@ from rich.table import Table
 
 from contracts.chain import connect
 from contracts.chain_ledger import ChainLedger
-from coordinator.driver import ProtocolConfig, RoundLog, provision, run
+from coordinator.driver import RoundLog, provision, run
 from coordinator.ledger import RoundOutcome
-from economics import solve
-from nodes.adversary import RationalAdversary
-from nodes.honest import HonestReport
-from nodes.swarm import Swarm
 from sims import rundir
 from sims.objectives import Quadratic
-from sims.vista_experiments import TOKEN, Quad3dConfig, game, methods, plot_rounds, rounds_frame
+from sims.vista_experiments import TOKEN, Quad3dConfig, plot_rounds, rounds_frame, setup
 
 EXPERIMENT = "demo"
 SHOWN_ROWS = 12  # the live table keeps the latest rounds in view
@@ -46,11 +42,8 @@ def run_demo(rounds: int = 300, chain: str = "embedded", out: Path | None = None
     t0 = time.perf_counter()
     cfg = demo_config(rounds, seed)
     out = out or rundir.default_out(EXPERIMENT)
-    table = solve(game(cfg, 3), cfg.eta_grid(), progress=False)
-    names, control = methods(cfg, table)
-    swarm = Swarm(cfg.honest, cfg.adversaries, HonestReport(cfg.delta), RationalAdversary(table), collude=True)
-    proto = ProtocolConfig(delta=cfg.delta, reward=int(cfg.reward * TOKEN), scale_bits=cfg.scale_bits,
-                           estimator=table.spec.estimator, quorum=2)
+    s = setup(cfg, 3, progress=False)
+    names, control, swarm, proto = s.names, s.control, s.swarm, s.proto
     ledger = ChainLedger(connect(chain), nodes=swarm.size, seed=seed, mode="relay")
     d = ledger.deployment
     rundir.write_config(out, EXPERIMENT, cfg.model_dump(), {

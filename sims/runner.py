@@ -31,7 +31,7 @@ def run_experiment(name: str, overrides: dict[str, Any], out: Path | None = None
         rundir.write_config(out, name, cfg.model_dump())  # first, so a crashed run still says what it was
         tables = exp.run(cfg)
         rundir.write_tables(out, tables)
-        plots = exp.plot(tables, out)
+        exp.plot(tables, out)
     else:
         if exp.sweep_plot is None:
             raise ConfigError(f"--sweep: experiment {name!r} has no sweep plot; run it once per value instead")
@@ -46,7 +46,7 @@ def run_experiment(name: str, overrides: dict[str, Any], out: Path | None = None
                 parts.setdefault(table, []).append(frame.assign(sweep=value))
         tables = {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}
         rundir.write_tables(out, tables)
-        plots = exp.sweep_plot(tables, key, out)
+        exp.sweep_plot(tables, key, out)
     console.print(f"{name}: {time.perf_counter() - t0:.1f} s; wrote {out}/ "
                   f"({', '.join(sorted(p.name for p in out.iterdir()))})")
     return out

@@ -7,6 +7,7 @@ accounting are the protocol's own, vectorised across the batch.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -114,13 +115,31 @@ def rounds_frame(logs: list[RoundLog], swarm: Swarm, names: list[str], runs: int
     })
 
 
-def run_vista(cfg: VistaConfig, task: Task, experiment: str) -> Tables:
-    table = solve(game(cfg, task.dim), cfg.eta_grid())
+@dataclass(frozen=True)
+class VistaSetup:
+    """Everything a VISTA run needs besides its ledger: the same for simulations, the demo and the chain tests."""
+
+    table: EquilibriumTable
+    names: list[str]
+    control: vista.VistaParams
+    swarm: Swarm
+    proto: ProtocolConfig
+
+
+def setup(cfg: VistaConfig, dim: int, *, progress: bool = True) -> VistaSetup:
+    """Equilibrium table, stacked methods, honest + colluding rational adversaries, protocol parameters."""
+    table = solve(game(cfg, dim), cfg.eta_grid(), progress=progress)
     names, control = methods(cfg, table)
     swarm = Swarm(cfg.honest, cfg.adversaries, HonestReport(cfg.delta),
                   RationalAdversary(table) if cfg.adversaries else None, collude=True)
     proto = ProtocolConfig(delta=cfg.delta, reward=int(cfg.reward * TOKEN), scale_bits=cfg.scale_bits,
                            estimator=table.spec.estimator, quorum=min(2, swarm.size))
+    return VistaSetup(table, names, control, swarm, proto)
+
+
+def run_vista(cfg: VistaConfig, task: Task, experiment: str) -> Tables:
+    s = setup(cfg, task.dim)
+    names, control, swarm, proto = s.names, s.control, s.swarm, s.proto
     ledger = MemoryLedger(batch=control.batch, estimator=proto.estimator)
     provision(ledger, node_addresses(swarm.size, cfg.seed), proto.reward, cfg.rounds, stake=10 * proto.reward)
     with Progress(console=Console(stderr=True), transient=True) as bar:

@@ -1,6 +1,6 @@
 """VISTA controller invariants, on an injected curve (the controller needs no chain and no solver)."""
 import numpy as np
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, strategies as st
 
 from coordinator import vista
 

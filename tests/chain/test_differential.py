@@ -8,25 +8,17 @@ import numpy as np
 import pytest
 
 from contracts.chain_ledger import ChainLedger
-from coordinator.driver import ProtocolConfig, provision, run
+from coordinator.driver import provision, run
 from coordinator.memory_ledger import MemoryLedger
-from economics import solve
-from nodes.adversary import RationalAdversary
-from nodes.honest import HonestReport
-from nodes.swarm import Swarm
 from sims.objectives import Quadratic
-from sims.vista_experiments import TOKEN, Quad3dConfig, game, methods
+from sims.vista_experiments import Quad3dConfig, setup
 
 FIELDS = ("accepted", "revealed", "total", "count", "lo", "hi", "paid", "slashed")
 
 
 def experiment(rounds: int):
-    cfg = Quad3dConfig(adversaries=4, runs=1, rounds=rounds, baselines=[])
-    table = solve(game(cfg, 3), cfg.eta_grid(), progress=False)
-    _, control = methods(cfg, table)
-    swarm = Swarm(1, 4, HonestReport(cfg.delta), RationalAdversary(table))
-    proto = ProtocolConfig(delta=cfg.delta, reward=TOKEN, estimator=table.spec.estimator, quorum=2)
-    return control, swarm, proto
+    s = setup(Quad3dConfig(adversaries=4, runs=1, rounds=rounds, baselines=[]), 3, progress=False)
+    return s.control, s.swarm, s.proto
 
 
 def play(ledger, addresses, rounds, control, swarm, proto, seed=7):
