@@ -50,5 +50,14 @@ def resolve(model: type[ExperimentConfig], overrides: dict[str, Any]) -> Experim
             if err["type"] == "extra_forbidden":
                 lines.append(f"unknown key {key!r}; known keys: {', '.join(model.model_fields)}")
             else:
-                lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
+                lines.append(f"{key}: {err['msg']} (got {err.get('input')!r}){_hint(key, err)}")
         raise ConfigError("; ".join(lines)) from None
+
+
+def _hint(key: str, err: dict) -> str:
+    """The fix for the usual shell slip: a list written without JSON quotes."""
+    got = err.get("input")
+    if err["type"] != "list_type" or not isinstance(got, str):
+        return ""
+    items = [x.strip().strip("'\"") for x in got.strip("[]").split(",") if x.strip()]
+    return f"; write lists as JSON, e.g. --set '{key}={json.dumps(items)}'"

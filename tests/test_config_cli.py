@@ -24,6 +24,12 @@ def test_ill_typed_key_is_refused_naming_it():
         resolve(Quad3dConfig, {"baselines": [2, 9]})
 
 
+def test_list_written_without_json_quotes_gets_the_json_form_as_fix():
+    bad = parse_assignments(["baselines=[2,x]"])
+    with pytest.raises(ConfigError, match=r"""baselines: .*valid list.*--set 'baselines=\["2", "x"\]'"""):
+        resolve(Quad3dConfig, bad)
+
+
 def test_set_values_parse_as_json_where_they_can():
     assert parse_assignments(["lam=0.3", "baselines=[2,4]", "oracle=true", "utility=log"]) == {
         "lam": 0.3, "baselines": [2, 4], "oracle": True, "utility": "log"}
