@@ -62,3 +62,18 @@ def test_command_line_path_writes_the_run_directory(tmp_path):
                                            "variants": ["first-order"], "fit_from": 10, "points": 20}, tmp_path / "r")
     assert {p.name for p in out.iterdir()} == {"config.json", "rounds.parquet", "fits.parquet", "reports.parquet",
                                               "rates.png"}
+
+
+def test_mnist_sweep_across_the_adversary_count(tmp_path):
+    from sims.runner import run_experiment
+
+    out = run_experiment("farsign-mnist", {"dataset": "synthetic", "models": ["logreg"], "runs": 1, "rounds": 150,
+                                           "horizon": 8.0, "attacks": ["sign-flip"], "methods": ["farsign", "median"],
+                                           "eval_interval": 2.0, "test_size": 200, "target": 0.5, "batch": 16},
+                         tmp_path / "s", sweep="adversaries=1,6")
+    summary = pd.read_parquet(out / "summary.parquet")
+    assert sorted(summary["sweep"]) == [1, 1, 6, 6] and set(summary["method"]) == {"farsign", "median"}
+    assert (out / "sweep_adversaries_logreg.png").stat().st_size > 0
+    # with 6 of 10 workers flipping signs, the honest signs are outvoted: FAR-SIGN must do worse than at 1
+    fs = summary[summary["method"] == "farsign"].set_index("sweep")["best_acc"]
+    assert fs[6] < fs[1]
