@@ -314,6 +314,10 @@ MethodName = Literal["farsign", "mean", "median", "trimmed-mean", "krum", "multi
 ROBUST = ("median", "trimmed-mean", "krum", "multi-krum", "geometric-median", "sign-majority")  # baselines
 
 
+# the largest f each fault-count rule is defined for, given m reports per step
+FAULT_LIMIT = {"trimmed-mean": lambda m: (m - 1) // 2, "krum": lambda m: m - 3, "multi-krum": lambda m: m - 3}
+
+
 class MnistConfig(AsyncConfig):
     runs: int = Field(2, ge=1)
     rounds: int = Field(4000, ge=1, description="server-update budget per method and run")
@@ -334,17 +338,35 @@ class MnistConfig(AsyncConfig):
     sign_lr: float = Field(0.01, gt=0, description="step of signSGD with majority vote")
     a0: float = Field(0.003, gt=0, description="FAR-SIGN slow step a(n) = a0 (n + n0)^-alpha")
     torch_threads: int = Field(1, ge=1, description="intra-op threads (more only contend at these sizes)")
+    assumed_faults: Optional[int] = Field(
+        None, ge=0, description="f told to trimmed mean, Krum and Multi-Krum (default: the true adversary count, "
+        "capped at the most each rule is defined for, so sweeps may cross one half)")
+
+    @model_validator(mode="after")
+    def _faults(self):
+        for method in sorted(set(self.methods) & set(FAULT_LIMIT)):
+            limit = FAULT_LIMIT[method](self.workers)
+            if self.assumed_faults is not None and self.assumed_faults > limit:
+                raise ValueError(f"assumed_faults={self.assumed_faults}: {method} with {self.workers} workers is "
+                                 f"defined for f <= {limit}; lower assumed_faults or drop {method} from methods")
+        return self
+
+    def faults(self, method: str) -> int:
+        """The f a fault-count rule is built with: the assumed count, else the true one capped at the rule's limit."""
+        limit = FAULT_LIMIT[method](self.workers)
+        return self.assumed_faults if self.assumed_faults is not None else min(self.adversaries, limit)
+
 
 
 def baseline_rule(cfg: MnistConfig, method: str) -> ServerRule:
-    f = cfg.adversaries
     if method == "async-sgd":
         return agg.asynchronous_sgd(cfg.lr)
     if method == "sign-majority":
         return agg.synchronous(agg.SignMajority(), cfg.sign_lr, cfg.workers)
-    aggregate = {"mean": agg.Mean(), "median": agg.CoordinateMedian(), "trimmed-mean": agg.TrimmedMean(f),
-                 "krum": agg.Krum(f), "multi-krum": agg.MultiKrum(f), "geometric-median": agg.GeometricMedian()}
-    return agg.synchronous(aggregate[method], cfg.lr, cfg.workers)
+    aggregate = {"mean": agg.Mean, "median": agg.CoordinateMedian, "geometric-median": agg.GeometricMedian,
+                 "trimmed-mean": agg.TrimmedMean, "krum": agg.Krum, "multi-krum": agg.MultiKrum}[method]
+    return agg.synchronous(aggregate(cfg.faults(method)) if method in FAULT_LIMIT else aggregate(), cfg.lr,
+                           cfg.workers)
 
 
 def run_mnist(cfg: MnistConfig) -> Tables:

@@ -34,12 +34,8 @@ def register(exp: Experiment) -> Experiment:
 
 def _load_all() -> None:
     # importing the modules registers their experiments
+    import sims.farsign_experiments  # noqa: F401
     import sims.vista_experiments  # noqa: F401
-    try:
-        import sims.farsign_experiments  # noqa: F401
-    except ModuleNotFoundError as exc:  # pragma: no cover - while FAR-SIGN is not on main
-        if exc.name != "sims.farsign_experiments":
-            raise
 
 
 def get(name: str) -> Experiment:

@@ -44,8 +44,8 @@ def run_experiment(name: str, overrides: dict[str, Any], out: Path | None = None
             console.print(f"[bold]{name}[/] {key}={value}")
             for table, frame in exp.run(cfg).items():
                 parts.setdefault(table, []).append(frame.assign(sweep=value))
-        tables = {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}
-        rundir.write_tables(out, tables)
+            tables = {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}
+            rundir.write_tables(out, tables)  # after every value, so a later failure loses none of them
         exp.sweep_plot(tables, key, out)
     console.print(f"{name}: {time.perf_counter() - t0:.1f} s; wrote {out}/ "
                   f"({', '.join(sorted(p.name for p in out.iterdir()))})")

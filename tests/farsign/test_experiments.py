@@ -68,12 +68,33 @@ def test_mnist_sweep_across_the_adversary_count(tmp_path):
     from sims.runner import run_experiment
 
     out = run_experiment("farsign-mnist", {"dataset": "synthetic", "models": ["logreg"], "runs": 1, "rounds": 150,
-                                           "horizon": 8.0, "attacks": ["sign-flip"], "methods": ["farsign", "median"],
+                                           "horizon": 8.0, "attacks": ["sign-flip"], "methods": ["farsign", "median", "krum"],
                                            "eval_interval": 2.0, "test_size": 200, "target": 0.5, "batch": 16},
                          tmp_path / "s", sweep="adversaries=1,6")
     summary = pd.read_parquet(out / "summary.parquet")
-    assert sorted(summary["sweep"]) == [1, 1, 6, 6] and set(summary["method"]) == {"farsign", "median"}
+    assert sorted(summary["sweep"]) == [1] * 3 + [6] * 3 and set(summary["method"]) == {"farsign", "median", "krum"}
     assert (out / "sweep_adversaries_logreg.png").stat().st_size > 0
     # with 6 of 10 workers flipping signs, the honest signs are outvoted: FAR-SIGN must do worse than at 1
     fs = summary[summary["method"] == "farsign"].set_index("sweep")["best_acc"]
     assert fs[6] < fs[1]
+
+
+def test_fault_count_rules_are_capped_unless_told_and_refuse_an_undefined_f():
+    crossing = MnistConfig(adversaries=7)
+    assert (crossing.faults("trimmed-mean"), crossing.faults("krum")) == (4, 7)
+    assert MnistConfig(adversaries=7, assumed_faults=2).faults("trimmed-mean") == 2
+    with pytest.raises(ConfigError, match=r"assumed_faults=5: trimmed-mean with 10 workers is defined for f <= 4"):
+        resolve(MnistConfig, {"assumed_faults": 5})
+    assert resolve(MnistConfig, {"assumed_faults": 5, "methods": ["farsign", "krum"]}).faults("krum") == 5
+
+
+def test_a_sweep_that_fails_part_way_keeps_the_values_already_run(tmp_path):
+    from sims.runner import run_experiment
+
+    tiny = {"models": ["logreg"], "runs": 1, "rounds": 60, "horizon": 4.0, "attacks": ["sign-flip"],
+            "methods": ["farsign"], "eval_interval": 2.0, "test_size": 100, "batch": 8,
+            "data_dir": str(tmp_path / "no-mnist-here")}
+    with pytest.raises(FileNotFoundError):
+        run_experiment("farsign-mnist", tiny, tmp_path / "s", sweep="dataset=synthetic,mnist")
+    kept = pd.read_parquet(tmp_path / "s" / "evals.parquet")
+    assert set(kept["sweep"]) == {"synthetic"} and len(kept) >= 2
