@@ -438,65 +438,73 @@ def on_grid(evals: pd.DataFrame, x: str, grid: np.ndarray) -> np.ndarray:
     return np.where(counts > 0, np.nansum(curves, axis=0) / np.maximum(counts, 1), np.nan)
 
 
-def plot_mnist(tables: Tables, out: Path) -> list[Path]:
-    evals, paths = tables["evals"], []
-    for model, em in evals.groupby("model"):
-        attacks = list(dict.fromkeys(em["attack"]))
-        fig, axes = plt.subplots(len(attacks), 2, figsize=(12, 3.8 * len(attacks)), squeeze=False)
+def per_model_and_attack(frame: pd.DataFrame, out: Path, filename: str, panels: list) -> list[Path]:
+    """One PNG per model: a row per attack, a column per panel; `panel(ax, rows)` draws one line per method."""
+    paths = []
+    for model, fm in frame.groupby("model"):
+        attacks = list(dict.fromkeys(fm["attack"]))
+        fig, axes = plt.subplots(len(attacks), len(panels), figsize=(12, 3.8 * len(attacks)), squeeze=False)
         for row, attack in zip(axes, attacks):
-            ea = em[em["attack"] == attack]
-            for x, ax in zip(("time", "updates"), row):
-                top = ea[x].max()
-                grid = np.linspace(0, top, 300) if x == "time" else np.r_[0, np.geomspace(1, top, 300)]
-                for method, g in ea.groupby("method", sort=False):
-                    ax.plot(grid, on_grid(g, x, grid), label=method, lw=2.0 if method == "farsign" else 1.0)
-                ax.axhline(tables["summary"]["target"].iloc[0], color="gray", ls=":", lw=0.8)
-                ax.set_xlabel("virtual seconds" if x == "time" else "server updates")
-                if x == "updates":
-                    ax.set_xscale("symlog", linthresh=1)
-                ax.set_xlim(0, top)
-                ax.set_ylabel("test accuracy")
-                ax.set_ylim(0, 1)
+            for panel, ax in zip(panels, row):
+                panel(ax, fm[fm["attack"] == attack])
                 ax.set_title(f"{model}, attack: {attack}")
                 ax.grid(alpha=0.3)
             row[0].legend(fontsize=7, ncol=2)
         fig.tight_layout()
-        path = out / f"accuracy_{model}.png"
+        path = out / filename.format(model=model)
         fig.savefig(path, dpi=100)
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+def line_width(method: str) -> float:
+    return 2.0 if method == "farsign" else 1.0
+
+
+def plot_mnist(tables: Tables, out: Path) -> list[Path]:
+    target = tables["summary"]["target"].iloc[0]
+
+    def accuracy_against(x: str):
+        def panel(ax, ea: pd.DataFrame):
+            top = ea[x].max()
+            grid = np.linspace(0, top, 300) if x == "time" else np.r_[0, np.geomspace(1, top, 300)]
+            for method, g in ea.groupby("method", sort=False):
+                ax.plot(grid, on_grid(g, x, grid), label=method, lw=line_width(method))
+            ax.axhline(target, color="gray", ls=":", lw=0.8)
+            ax.set_xlabel("virtual seconds" if x == "time" else "server updates")
+            if x == "updates":
+                ax.set_xscale("symlog", linthresh=1)
+            ax.set_xlim(0, top)
+            ax.set_ylabel("test accuracy")
+            ax.set_ylim(0, 1)
+        return panel
+
+    return per_model_and_attack(tables["evals"], out, "accuracy_{model}.png",
+                                [accuracy_against("time"), accuracy_against("updates")])
 
 
 def plot_mnist_sweep(tables: Tables, key: str, out: Path) -> list[Path]:
     """Per model: best accuracy and time to target against the swept value, one line per method. A time is
     drawn only where every run reached the target, so a gap means some run never did."""
-    summary, paths = tables["summary"], []
+    summary = tables["summary"]
     values = list(dict.fromkeys(summary["sweep"]))
-    for model, sm in summary.groupby("model"):
-        attacks = list(dict.fromkeys(sm["attack"]))
-        fig, axes = plt.subplots(len(attacks), 2, figsize=(12, 3.6 * len(attacks)), squeeze=False)
-        for row, attack in zip(axes, attacks):
-            sa = sm[sm["attack"] == attack]
-            for col, ax in zip(("best_acc", "time_to_target"), row):
-                for method, g in sa.groupby("method", sort=False):
-                    by = g.groupby("sweep", sort=False)[col]
-                    y = by.mean().where(by.count() == by.size()).reindex(values)
-                    ax.plot(range(len(values)), y.to_numpy(), marker="o", label=method,
-                            lw=2.0 if method == "farsign" else 1.0)
-                ax.set_xticks(range(len(values)), [str(v) for v in values])
-                ax.set_xlabel(key)
-                ax.set_ylabel("best test accuracy" if col == "best_acc" else
-                              f"virtual s to {sa['target'].iloc[0]:.0%}")
-                ax.set_title(f"{model}, attack: {attack}")
-                ax.grid(alpha=0.3)
-            row[0].legend(fontsize=7, ncol=2)
-        fig.tight_layout()
-        path = out / f"sweep_{key}_{model}.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        paths.append(path)
-    return paths
+
+    def against_sweep(col: str, label: str):
+        def panel(ax, sa: pd.DataFrame):
+            for method, g in sa.groupby("method", sort=False):
+                by = g.groupby("sweep", sort=False)[col]
+                y = by.mean().where(by.count() == by.size()).reindex(values)
+                ax.plot(range(len(values)), y.to_numpy(), marker="o", label=method, lw=line_width(method))
+            ax.set_xticks(range(len(values)), [str(v) for v in values])
+            ax.set_xlabel(key)
+            ax.set_ylabel(label)
+        return panel
+
+    target = summary["target"].iloc[0]
+    return per_model_and_attack(summary, out, f"sweep_{key}_{{model}}.png",
+                                [against_sweep("best_acc", "best test accuracy"),
+                                 against_sweep("time_to_target", f"virtual s to {target:.0%}")])
 
 
 register(Experiment(
