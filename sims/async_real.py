@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import queue
 import sys
+import threading
 import time
 from typing import Any
 
@@ -20,15 +21,21 @@ from coordinator.report_stream import Applied, Report, ServerRule, apply
 from nodes.farsign_workers import Respond
 from sims.async_clock import Clock, Observe
 
+SPAWN_HINT = ("(a script that starts this must guard its entry point with `if __name__ == '__main__':`, "
+              "as processes are spawned)")
 
-def _work(worker: int, respond: Respond, shared, version, changed, go, stop, out, seed: int,
+
+def _work(worker: int, respond: Respond, shared, version, changed, ready, stop, out, seed: int,
           clock: Clock | None, time_scale: float, synchronous: bool) -> None:
     out.cancel_join_thread()  # at stop, unread reports may be dropped rather than block this process's exit
     if "torch" in sys.modules:  # one process per worker already fills the cores: more threads only contend
         sys.modules["torch"].set_num_threads(1)
     rng, clock_rng = np.random.default_rng([seed, 2, worker]), np.random.default_rng([seed, 3, worker])
     last = -1
-    go.wait()
+    try:
+        ready.wait()  # start together with the others, once every process has imported and unpickled
+    except threading.BrokenBarrierError:  # the server gave up waiting for a slower sibling
+        return
     while not stop.is_set():
         with changed:
             if synchronous:  # wait for a version this worker has not reported on
@@ -52,16 +59,24 @@ def run(rule: ServerRule, respond: Respond, workers: int, x0: np.ndarray, *, bud
     ctx = mp.get_context("spawn")
     state = rule.init(x0)
     shared = ctx.Array("d", len(state.x))
-    version, changed, go, stop, out = ctx.Value("q", 0), ctx.Condition(), ctx.Event(), ctx.Event(), ctx.Queue()
+    version, changed, stop, out = ctx.Value("q", 0), ctx.Condition(), ctx.Event(), ctx.Queue()
+    ready = ctx.Barrier(workers + 1)
     np.frombuffer(shared.get_obj())[:] = state.x
-    procs = [ctx.Process(target=_work, args=(j, respond, shared, version, changed, go, stop, out, seed, clock,
+    procs = [ctx.Process(target=_work, args=(j, respond, shared, version, changed, ready, stop, out, seed, clock,
                                              time_scale, rule.synchronous), daemon=True) for j in range(workers)]
-    for p in procs:  # each start returns once that process has unpickled its arguments (imports included)
+    for p in procs:
         p.start()
     trace: list[Applied] = []
-    go.set()  # all workers begin together, so none has reports queued on version 0 before the clock starts
-    t0 = time.monotonic()
     try:
+        # a start returns before the child has imported anything, so wait for all of them: a worker that
+        # began early would fill the queue on version 0 before its siblings could report at all
+        try:
+            ready.wait(timeout)
+        except threading.BrokenBarrierError:
+            dead = [j for j, p in enumerate(procs) if not p.is_alive()]
+            raise RuntimeError(f"real mode: worker processes not ready after {timeout:.0f} s; {dead} have "
+                               f"exited {SPAWN_HINT}") from None
+        t0 = time.monotonic()
         while state.n < budget and time.monotonic() - t0 < horizon:
             waited = 0.0
             while True:
@@ -73,8 +88,7 @@ def run(rule: ServerRule, respond: Respond, workers: int, x0: np.ndarray, *, bud
                     dead = [j for j, p in enumerate(procs) if not p.is_alive()]
                     if len(dead) == workers or waited >= timeout:
                         raise RuntimeError(f"real mode: no report for {waited:.0f} s; worker processes {dead} "
-                                           f"have exited (a script that starts this must guard its entry point "
-                                           f"with `if __name__ == '__main__':`, as processes are spawned)") from None
+                                           f"have exited {SPAWN_HINT}") from None
             now = time.monotonic() - t0
             before = state.n
             state, row = apply(rule, state, Report(report.worker, report.version, report.values, now))
