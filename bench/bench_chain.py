@@ -29,8 +29,8 @@ from contracts import anvil
 from contracts.chain import TX_GAS_CAP, Chain, Receipt, connect
 from contracts.chain_ledger import ChainLedger
 from contracts.client import Contract, deploy
-from coordinator import codec
-from coordinator.commitment import commitment, keccak
+from protocol import codec
+from protocol.commitment import commitment, keccak
 from coordinator.driver import provision, run
 from sims.objectives import Quadratic
 from sims.vista_experiments import Quad3dConfig, setup

@@ -7,7 +7,7 @@
     d.commit(rid, [(node, digest)]); d.reveal(rid, [(node, report, salt)]); outcome = d.finalize(rid, members=1, dim=3)
     d.accounts(); d.outcome(rid)                # balances, and a finalized round read back from its events
 
-`ChainLedger` is the same verbs behind the coordinator.ledger.Ledger interface, for the round driver.
+`ChainLedger` is the same verbs behind the protocol.ledger.Ledger interface, for the round driver.
 Modules: build (compile + cache), chain (transports), client (the verbs), chain_ledger, anvil (the devnet).
 """
 from importlib import import_module

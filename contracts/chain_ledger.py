@@ -1,4 +1,4 @@
-"""ChainLedger: the `coordinator.ledger.Ledger` interface over the deployed contracts (B = 1), so the round
+"""ChainLedger: the `protocol.ledger.Ledger` interface over the deployed contracts (B = 1), so the round
 driver runs on a chain unchanged.
 
 It is also the nodes' transport: it holds their keys (created deterministically from a seed and given ether
@@ -26,9 +26,9 @@ from eth_utils import to_checksum_address
 
 from contracts.chain import EMBEDDED, Chain, connect
 from contracts.client import MAX_REPORT_BYTES, Deployment, Outcome, deploy
-from coordinator import codec
-from coordinator.commitment import keccak
-from coordinator.ledger import Balances, Commit, LedgerError, Reveal, RoundOutcome, RoundSpec, ledger_error
+from protocol import codec
+from protocol.commitment import keccak
+from protocol.ledger import Balances, Commit, LedgerError, Reveal, RoundOutcome, RoundSpec, ledger_error
 
 Mode = Literal["relay", "per-node"]
 NODE_ETHER = 10**19  # 10 ether: gas for a node's own transactions at the client's fee cap

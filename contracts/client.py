@@ -7,7 +7,7 @@
     d.commit(rid, [(node, digest)]); d.reveal(rid, [(node, report, salt)])
     out = d.finalize(rid, members=1, dim=3); d.accounts(); d.outcome(rid)
 
-A refusal raises the typed `coordinator.ledger` exception of the contract's revert reason. One transaction is
+A refusal raises the typed `protocol.ledger` exception of the contract's revert reason. One transaction is
 sent straight away (the EVM makes it all-or-nothing, and its reason is read from the failed execution);
 several are dry-run first, so that a refusal sends none of them (`preflight` does that for one transaction
 too, so that a refusal does not even use a block). Transactions are pre-signed and carry explicit gas from
@@ -27,8 +27,8 @@ from eth_utils import to_checksum_address
 
 from contracts.build import artifact
 from contracts.chain import TX_GAS_CAP, Chain, Receipt, Reverted, Tx
-from coordinator.commitment import keccak
-from coordinator.ledger import LedgerError, ledger_error
+from protocol.commitment import keccak
+from protocol.ledger import LedgerError, ledger_error
 
 COMMIT_TYPEHASH = keccak(b"Commit(uint256 round,bytes32 commitment)")
 MAX_REPORT_BYTES = 4 * 256  # the coordinator's MAX_REPORT: reports of up to 256 int32 values

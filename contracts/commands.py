@@ -1,8 +1,5 @@
-"""Chain commands of the `deml` CLI (registered by sims/cli.py): `deml chain up|down` and `deml demo`."""
+"""Chain commands of the `deml` CLI (registered by sims/cli.py): `deml chain up|down`."""
 from __future__ import annotations
-
-from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -29,19 +26,3 @@ def down():
 
     typer.echo("stopped" if anvil.stop() else "no anvil recorded as running")
 
-
-def demo(
-    rounds: int = typer.Option(300, min=1, help="on-chain rounds"),
-    chain: str = typer.Option("embedded", help=CHAIN_HELP),
-    out: Optional[Path] = typer.Option(None, help="run directory (default runs/demo-TIMESTAMP)"),
-    seed: int = typer.Option(0, help="seeds the node keys and the reports"),
-):
-    """VISTA on the 3-D task with every round on a chain: 1 honest + 4 rational adversaries, live table,
-    run directory with report.html."""
-    from sims.demo import run_demo
-
-    try:
-        run_demo(rounds, chain, out, seed)
-    except (ConnectionError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2)

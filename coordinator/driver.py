@@ -11,10 +11,20 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from coordinator import codec, rules, vista
-from coordinator.commitment import keccak
-from coordinator.ledger import Ledger, RoundOutcome, RoundSpec
-from nodes.swarm import Swarm, seal
+from coordinator import rules, vista
+from protocol import codec
+from protocol.digest import params_digests
+from protocol.ledger import Commit, Ledger, Reveal, RoundOutcome, RoundSpec
+
+
+class Reporters(Protocol):
+    """The reporting side of a round, as a hook: the nodes' sealed messages for the posted model. The driver
+    never sees how a report is made; `nodes.swarm.Swarm` is the in-process implementation."""
+
+    size: int
+
+    def round(self, round_id: int, addresses: list[str], grad: np.ndarray, tau: np.ndarray, eta_index: np.ndarray,
+              scale_bits: int, rng: np.random.Generator) -> tuple[list[Commit], list[Reveal]]: ...
 
 
 class Task(Protocol):
@@ -58,11 +68,6 @@ class RoundLog:
     gas: dict[str, int] = field(default_factory=dict)
 
 
-def params_digest(theta: np.ndarray) -> list[bytes]:
-    """The commitment to each run's model posted with the round (keccak of its float64 bytes)."""
-    return [keccak(np.ascontiguousarray(row, dtype="<f8").tobytes()) for row in theta]
-
-
 def provision(ledger: Ledger, addresses: list[str], reward: int, rounds: int, stake: int) -> None:
     """The DC funds a pool that pays every node every round; each node receives and locks its stake."""
     ledger.fund(reward * len(addresses) * rounds)
@@ -71,7 +76,7 @@ def provision(ledger: Ledger, addresses: list[str], reward: int, rounds: int, st
     ledger.register(addresses, stake)
 
 
-def run(ledger: Ledger, task: Task, swarm: Swarm, control: vista.VistaParams, proto: ProtocolConfig, *,
+def run(ledger: Ledger, task: Task, swarm: Reporters, control: vista.VistaParams, proto: ProtocolConfig, *,
         rounds: int, rng: np.random.Generator,
         on_round: Callable[[RoundLog, RoundOutcome], None] | None = None) -> list[RoundLog]:
     if ledger.batch != control.batch:
@@ -89,12 +94,11 @@ def run(ledger: Ledger, task: Task, swarm: Swarm, control: vista.VistaParams, pr
         tau = eta * proto.delta
         spec = RoundSpec(
             tau_fx=codec.encode(tau, proto.scale_bits, field="tau"), dim=task.dim, scale_bits=proto.scale_bits,
-            params_digest=params_digest(theta), reward=proto.reward, quorum=proto.quorum,
+            params_digest=params_digests(theta), reward=proto.reward, quorum=proto.quorum,
             commit_blocks=proto.commit_blocks, reveal_blocks=proto.reveal_blocks,
         )
         round_id = ledger.open_round(spec)
-        reports = swarm.reports(grad, tau, state.eta_index, rng)
-        commits, reveals = seal(round_id, addresses, reports, proto.scale_bits, rng)
+        commits, reveals = swarm.round(round_id, addresses, grad, tau, state.eta_index, proto.scale_bits, rng)
         ledger.commit(round_id, commits)
         if len(commits) < len(addresses):  # a silent node: reveals open only once the commit window lapses
             ledger.advance(proto.commit_blocks + 1)

@@ -12,9 +12,10 @@ from typing import Sequence
 
 import numpy as np
 
-from coordinator import codec, rules
-from coordinator.commitment import commitments as commitment_hashes
-from coordinator.ledger import Balances, Commit, Reveal, RoundOutcome, RoundSpec, ledger_error
+from coordinator import rules
+from protocol import codec
+from protocol.commitment import commitments as commitment_hashes
+from protocol.ledger import Balances, Commit, Reveal, RoundOutcome, RoundSpec, ledger_error
 
 MAX_PARTICIPANTS = 64
 MAX_REGISTRY = 1024  # registered nodes, as the coordinator's registry bound

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coordinator import codec
-from coordinator.commitment import commitments, keccak
-from coordinator.ledger import Commit, Reveal
+from protocol import codec
+from protocol.commitment import commitments, keccak
+from protocol.ledger import Commit, Reveal
 from nodes.context import RoundContext, Strategy
 
 
@@ -36,6 +36,11 @@ class Swarm:
     @property
     def is_adversary(self) -> np.ndarray:
         return np.arange(self.size) >= self.honest
+
+    def round(self, round_id: int, addresses: list[str], grad: np.ndarray, tau: np.ndarray,
+              eta_index: np.ndarray, scale_bits: int, rng: np.random.Generator) -> tuple[list[Commit], list[Reveal]]:
+        """The round's sealed messages (the driver's reporting hook): reports, then commit-reveal pairs."""
+        return seal(round_id, addresses, self.reports(grad, tau, eta_index, rng), scale_bits, rng)
 
     def reports(self, grad: np.ndarray, tau: np.ndarray, eta_index: np.ndarray,
                 rng: np.random.Generator) -> np.ndarray:

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from contracts.commands import chain_app, demo
+from contracts.commands import CHAIN_HELP, chain_app
 from economics.commands import equilibrium
 from sims.config import ConfigError, parse_assignments
 
@@ -15,7 +15,24 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 app.command("equilibrium", help="Equilibrium curves of the game of coding: P_A*(eta), MSE*(eta), noise law.")(
     equilibrium)
 app.add_typer(chain_app, name="chain")
-app.command("demo")(demo)
+
+
+@app.command()
+def demo(
+    rounds: int = typer.Option(300, min=1, help="on-chain rounds"),
+    chain: str = typer.Option("embedded", help=CHAIN_HELP),
+    out: Optional[Path] = typer.Option(None, help="run directory (default runs/demo-TIMESTAMP)"),
+    seed: int = typer.Option(0, help="seeds the node keys and the reports"),
+):
+    """VISTA on the 3-D task with every round on a chain: 1 honest + 4 rational adversaries, live table,
+    run directory with report.html."""
+    from sims.demo import run_demo
+
+    try:
+        run_demo(rounds, chain, out, seed)
+    except (ConnectionError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
 
 
 @app.command()

@@ -22,7 +22,7 @@ from rich.table import Table
 from contracts.chain import connect
 from contracts.chain_ledger import ChainLedger
 from coordinator.driver import RoundLog, provision, run
-from coordinator.ledger import RoundOutcome
+from protocol.ledger import RoundOutcome
 from sims import rundir
 from sims.objectives import Quadratic
 from sims.vista_experiments import TOKEN, Quad3dConfig, plot_rounds, rounds_frame, setup

@@ -36,7 +36,7 @@ from nodes import farsign_attacks as fa  # noqa: E402
 from nodes.farsign_workers import FirstOrder, WithAdversaries, ZerothOrder  # noqa: E402
 from sims import async_clock, async_real  # noqa: E402
 from sims.config import ExperimentConfig  # noqa: E402
-from sims.registry import Experiment, Tables, register  # noqa: E402
+from sims.experiment import Experiment, Tables  # noqa: E402
 
 AttackName = Literal["none", "sign-flip", "large-value", "always-plus", "always-minus", "gaussian", "nan", "inf",
                      "random-signs", "opposite-mean", "stale-replay"]
@@ -507,10 +507,12 @@ def plot_mnist_sweep(tables: Tables, key: str, out: Path) -> list[Path]:
                                  against_sweep("time_to_target", f"virtual s to {target:.0%}")])
 
 
-register(Experiment(
-    "farsign-rates", "FAR-SIGN min ||grad f|| vs updates on Rosenbrock-10 and Cauchy regression; fitted slopes "
-    "vs -1/4 (first-order) and -1/6 (zeroth-order)", RatesConfig, run_rates, plot_rates))
-register(Experiment(
-    "farsign-mnist", "FAR-SIGN vs synchronous robust aggregation, signSGD and async SGD on MNIST under "
-    "attacks: accuracy against virtual time and updates", MnistConfig, run_mnist, plot_mnist,
-    plot_mnist_sweep))
+EXPERIMENTS = (
+    Experiment(
+        "farsign-rates", "FAR-SIGN min ||grad f|| vs updates on Rosenbrock-10 and Cauchy regression; fitted slopes "
+        "vs -1/4 (first-order) and -1/6 (zeroth-order)", RatesConfig, run_rates, plot_rates),
+    Experiment(
+        "farsign-mnist", "FAR-SIGN vs synchronous robust aggregation, signSGD and async SGD on MNIST under "
+        "attacks: accuracy against virtual time and updates", MnistConfig, run_mnist, plot_mnist,
+        plot_mnist_sweep),
+)

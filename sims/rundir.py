@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sims.registry import Tables
+from sims.experiment import Tables
 
 
 def default_out(name: str) -> Path:

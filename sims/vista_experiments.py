@@ -28,7 +28,7 @@ from nodes.swarm import Swarm, node_addresses
 from sims.config import ExperimentConfig
 from sims.objectives import LogBowl1D, Quadratic
 from sims.plots import band_plot
-from sims.registry import Experiment, Tables, register
+from sims.experiment import Experiment, Tables
 
 TOKEN = 10**18  # base units per reward token (18 decimals, as the ERC-20)
 
@@ -179,9 +179,11 @@ def plot_sweep(tables: Tables, key: str, out: Path) -> list[Path]:
     return paths
 
 
-register(Experiment(
-    "quad3d", "VISTA vs constant eta on f = (x^2 + 2y^2 + 3z^2)/2, 1 honest + 1 rational adversary",
-    Quad3dConfig, lambda cfg: run_vista(cfg, Quadratic(), "quad3d"), plot_rounds, plot_sweep))
-register(Experiment(
-    "scalar1d", "VISTA vs constant eta on f = log(1+x^2) + x^2/20, 1 honest + 4 colluding adversaries (midrange)",
-    Scalar1dConfig, lambda cfg: run_vista(cfg, LogBowl1D(), "scalar1d"), plot_rounds, plot_sweep))
+EXPERIMENTS = (
+    Experiment(
+        "quad3d", "VISTA vs constant eta on f = (x^2 + 2y^2 + 3z^2)/2, 1 honest + 1 rational adversary",
+        Quad3dConfig, lambda cfg: run_vista(cfg, Quadratic(), "quad3d"), plot_rounds, plot_sweep),
+    Experiment(
+        "scalar1d", "VISTA vs constant eta on f = log(1+x^2) + x^2/20, 1 honest + 4 colluding adversaries (midrange)",
+        Scalar1dConfig, lambda cfg: run_vista(cfg, LogBowl1D(), "scalar1d"), plot_rounds, plot_sweep),
+)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from coordinator import codec
+from protocol import codec
 from nodes.attacks import ALIE, IPM, Gaussian, Mimic, NonFinite, SignFlip, ThresholdHugging
 from nodes.context import RoundContext
 from nodes.honest import HonestReport, ball_noise

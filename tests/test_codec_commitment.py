@@ -4,8 +4,8 @@ from eth_abi import encode as abi_encode
 from eth_hash.auto import keccak as reference_keccak
 from hypothesis import given, strategies as st
 
-from coordinator import codec
-from coordinator.commitment import commitment
+from protocol import codec
+from protocol.commitment import commitment
 
 
 @given(st.lists(st.floats(-1000, 1000, allow_nan=False), min_size=1, max_size=16), st.integers(0, 20))
@@ -48,7 +48,7 @@ def test_commitment_binds_every_field():
 
 
 def test_batched_commitments_equal_the_single_form():
-    from coordinator.commitment import commitments
+    from protocol.commitment import commitments
 
     rng = np.random.default_rng(0)
     fx = rng.integers(-(2**31), 2**31, size=(5, 7))

@@ -2,9 +2,10 @@
 import numpy as np
 import pytest
 
-from coordinator import codec, rules
-from coordinator.commitment import commitments
-from coordinator.ledger import (CommitmentMismatch, DuplicateMessage, InsufficientFunds, NotParticipant, OutOfRange,
+from coordinator import rules
+from protocol import codec
+from protocol.commitment import commitments
+from protocol.ledger import (CommitmentMismatch, DuplicateMessage, InsufficientFunds, NotParticipant, OutOfRange,
                                 Commit, Reveal, RoundSpec, WindowError)
 from coordinator.memory_ledger import MemoryLedger
 

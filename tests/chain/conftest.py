@@ -5,9 +5,9 @@ import pytest
 
 from contracts import anvil as anvil_node
 from contracts.chain_ledger import ChainLedger
-from coordinator import codec
-from coordinator.commitment import commitments
-from coordinator.ledger import Commit, Reveal, RoundSpec
+from protocol import codec
+from protocol.commitment import commitments
+from protocol.ledger import Commit, Reveal, RoundSpec
 
 REWARD, STAKE, POOL = 100, 1_000, 100_000
 

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 from contracts import anvil
 from contracts.chain import Tx, connect
 from contracts.chain_ledger import ChainLedger
-from coordinator.ledger import CommitmentMismatch, NotParticipant
+from protocol.ledger import CommitmentMismatch, NotParticipant
 from coordinator.memory_ledger import MemoryLedger
 from sims.cli import app
 from tests.chain.conftest import sealed, spec

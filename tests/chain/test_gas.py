@@ -6,8 +6,8 @@ from eth_account import Account
 
 from contracts.chain import connect
 from contracts.client import deploy, gas_limit
-from coordinator import codec
-from coordinator.commitment import commitment, keccak
+from protocol import codec
+from protocol.commitment import commitment, keccak
 
 
 def first_round(n: int, dim: int, relay: bool) -> dict[str, tuple[int, int]]:

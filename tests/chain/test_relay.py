@@ -2,7 +2,7 @@
 checked at once by a dry run and travel with the finalizing transaction."""
 import pytest
 
-from coordinator.ledger import CommitmentMismatch, DuplicateMessage, NotParticipant, WindowError
+from protocol.ledger import CommitmentMismatch, DuplicateMessage, NotParticipant, WindowError
 from tests.chain.conftest import REWARD, STAKE, sealed, spec
 
 

@@ -1,5 +1,5 @@
 """Every revert reason of the coordinator, triggered on the chain: each surfaces as the typed exception of
-coordinator.ledger.REASONS carrying the reason, and a refused call changes nothing (not even the block).
+protocol.ledger.REASONS carrying the reason, and a refused call changes nothing (not even the block).
 
 A trigger prepares the state and returns the call that must be refused."""
 import re
@@ -10,7 +10,7 @@ import pytest
 
 from contracts.chain_ledger import ChainLedger
 from contracts.client import deploy
-from coordinator.ledger import REASONS, LedgerError, Reveal
+from protocol.ledger import REASONS, LedgerError, Reveal
 from tests.chain.conftest import REWARD, STAKE, sealed, spec
 
 SOURCE = Path(__file__).parents[2] / "contracts" / "coordinator.vy"

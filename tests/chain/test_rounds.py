@@ -2,7 +2,8 @@
 the event log."""
 import numpy as np
 
-from coordinator import codec, rules
+from coordinator import rules
+from protocol import codec
 from tests.chain.conftest import REWARD, STAKE, sealed, spec
 
 

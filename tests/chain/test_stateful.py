@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from contracts.chain_ledger import ChainLedger
-from coordinator.ledger import LedgerError
+from protocol.ledger import LedgerError
 from coordinator.memory_ledger import MemoryLedger
 from tests.chain.conftest import REWARD, STAKE, sealed, spec
 

@@ -2,7 +2,7 @@
 
 `report` is the packed int32 layout of `codec.pack`. The ABI encoding is written out by hand (head of four
 words, then the length-prefixed, zero-padded bytes) because eth_abi costs ~30 us a call and the batched
-simulations hash every report twice; `tests/test_commitment.py` checks it against eth_abi.
+simulations hash every report twice; `tests/test_codec_commitment.py` checks it against eth_abi.
 """
 from __future__ import annotations
 
