@@ -23,8 +23,10 @@ class Reporters(Protocol):
 
     size: int
 
-    def round(self, round_id: int, addresses: list[str], grad: np.ndarray, tau: np.ndarray, eta_index: np.ndarray,
-              scale_bits: int, rng: np.random.Generator) -> tuple[list[Commit], list[Reveal]]: ...
+    def round(self, round_id: int, addresses: list[str], theta: np.ndarray, grad: np.ndarray, tau: np.ndarray,
+              eta_index: np.ndarray, scale_bits: int, rng: np.random.Generator) -> tuple[list[Commit], list[Reveal]]:
+        """theta [B, d] is the posted model; grad [B, d] the task's gradient at it (what an in-process honest
+        node would compute, and what a worst-case adversary knows)."""
 
 
 class Task(Protocol):
@@ -98,7 +100,7 @@ def run(ledger: Ledger, task: Task, swarm: Reporters, control: vista.VistaParams
             commit_blocks=proto.commit_blocks, reveal_blocks=proto.reveal_blocks,
         )
         round_id = ledger.open_round(spec)
-        commits, reveals = swarm.round(round_id, addresses, grad, tau, state.eta_index, proto.scale_bits, rng)
+        commits, reveals = swarm.round(round_id, addresses, theta, grad, tau, state.eta_index, proto.scale_bits, rng)
         ledger.commit(round_id, commits)
         if len(commits) < len(addresses):  # a silent node: reveals open only once the commit window lapses
             ledger.advance(proto.commit_blocks + 1)

@@ -37,7 +37,7 @@ class Swarm:
     def is_adversary(self) -> np.ndarray:
         return np.arange(self.size) >= self.honest
 
-    def round(self, round_id: int, addresses: list[str], grad: np.ndarray, tau: np.ndarray,
+    def round(self, round_id: int, addresses: list[str], theta: np.ndarray, grad: np.ndarray, tau: np.ndarray,
               eta_index: np.ndarray, scale_bits: int, rng: np.random.Generator) -> tuple[list[Commit], list[Reveal]]:
         """The round's sealed messages (the driver's reporting hook): reports, then commit-reveal pairs."""
         return seal(round_id, addresses, self.reports(grad, tau, eta_index, rng), scale_bits, rng)
