@@ -185,6 +185,19 @@ class Chain:
         else:
             self._rpc("anvil_mine", [hex(blocks)])
 
+    def logs(self, address: str, from_block: int, to_block: int,
+             topics: Sequence[bytes | None] = ()) -> list[tuple[str, tuple[bytes, ...], bytes]]:
+        """Every log of `address` in blocks [from_block, to_block] whose topics match `topics` (None matches
+        anything; a log with fewer topics does not match), in block and log order, as (address, topics, data):
+        eth_getLogs on either transport, up to the latest block at most."""
+        to_block = min(to_block, self.block_number)
+        if from_block > to_block:
+            return []
+        found = self.w3.eth.get_logs({"address": to_checksum_address(address), "fromBlock": from_block,
+                                      "toBlock": to_block, "topics": [t and "0x" + t.hex() for t in topics]})
+        return [(to_checksum_address(lg["address"]), tuple(bytes(t) for t in lg["topics"]), bytes(lg["data"]))
+                for lg in found]
+
     def snapshot(self):
         return self._rpc("evm_snapshot", [])
 
