@@ -1,6 +1,7 @@
 """Chains: where transactions go. `connect("embedded")` starts eth-tester with the py-evm backend in process;
-`connect(URL)` reaches a node (anvil) through web3's HTTP provider. Everything above this module is the same
-code for both; only the transport differs.
+`connect(URL)` reaches a node (anvil) through web3's HTTP provider; `connect("revm")` is a faster in-process
+EVM for fuzzing (contracts/revm_chain.py). Everything above this module is the same code for all of them;
+only the transport differs.
 
 Transactions are signed locally with explicit gas (no estimation) and the sender's nonce is counted here, not
 asked for. On the embedded chain a signed transaction is applied to py-evm and mined at once, and its revert
@@ -23,6 +24,7 @@ from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.exceptions import ContractLogicError
 
 EMBEDDED = "embedded"
+REVM = "revm"
 # A real chain's per-transaction gas cap (EIP-7825, 2**24): the default deployment fits under it.
 TX_GAS_CAP = 2**24
 # Above eth-tester's 30M default so that one capped transaction always fits a block; experiments at large N
@@ -255,9 +257,10 @@ def _rpc_receipt(rec: dict) -> Receipt:
 
 
 def connect(target: str = EMBEDDED, *, block_gas_limit: int = EMBEDDED_BLOCK_GAS) -> Chain:
-    """A chain: "embedded" (eth-tester + py-evm, in process) or the URL of a node such as anvil.
+    """A chain: "embedded" (eth-tester + py-evm, in process), "revm" (the same, faster, for fuzzing) or the
+    URL of a node such as anvil.
 
-    `block_gas_limit` applies to the embedded chain (a genesis override); start anvil with --gas-limit.
+    `block_gas_limit` applies to the in-process chains (a genesis override); start anvil with --gas-limit.
     """
     if target == EMBEDDED:
         from eth_tester import EthereumTester, PyEVMBackend
@@ -266,8 +269,12 @@ def connect(target: str = EMBEDDED, *, block_gas_limit: int = EMBEDDED_BLOCK_GAS
         backend = PyEVMBackend(genesis_parameters=params)
         w3 = Web3(EthereumTesterProvider(EthereumTester(backend, auto_mine_transactions=True)))
         return Chain(w3, EMBEDDED, [Account.from_key(k.to_bytes()) for k in backend.account_keys])
+    if target == REVM:
+        from contracts.revm_chain import RevmChain  # pyrevm is loaded only where it is used
+
+        return RevmChain(block_gas_limit)
     if not target.startswith(("http://", "https://")):
-        raise ValueError(f"chain: expected 'embedded' or an http(s) URL, got {target!r}")
+        raise ValueError(f"chain: expected 'embedded', 'revm' or an http(s) URL, got {target!r}")
     w3 = Web3(HTTPProvider(target, request_kwargs={"timeout": 60}))
     if not w3.is_connected():
         raise ConnectionError(f"chain: no node answers at {target}; start one with `deml chain up`")
