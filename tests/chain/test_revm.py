@@ -206,6 +206,8 @@ def test_scripted_protocol_run_gives_identical_receipts_and_views_on_py_evm_and_
     twin.open("report too long", spec(dim=257))
     twin("deploy refused", lambda led: deploy(led.chain, slash_bps=10_001))
     twin("ether", lambda led: led.chain.give_ether("0x" + "ab" * 20, 12345))
+    long = sealed(99, nodes[0], np.linspace(0.1, 0.9, 256))[1]  # refused at once: it pays the calldata floor
+    twin("long report, no such round", lambda led: led.reveal(99, [long]))
     # the base fee falls to its floor over empty blocks; withdrawals then pay the low fee
     twin("advance far", lambda led: led.advance(150))
     for a in nodes[:2]:
