@@ -28,14 +28,16 @@ SPREADS = [0.0, 0.3, 1.0]  # between consecutive nodes' reports; with tau 0.5 or
 
 
 @cache
-def shared_chain() -> ChainLedger:
-    return ChainLedger(nodes=NODES + 1, seed=5, mode="relay", preflight=True)
+def shared_chain(target: str) -> ChainLedger:
+    return ChainLedger(target, nodes=NODES + 1, seed=5, mode="relay", preflight=True)
 
 
 class LedgerMachine(RuleBasedStateMachine):
+    target = "embedded"  # the chain: py-evm here, revm in RevmLedgerMachine below
+
     def __init__(self):
         super().__init__()
-        self.chain = shared_chain()
+        self.chain = shared_chain(self.target)
         self._snapshot = self.chain.reverting()
         self._snapshot.__enter__()
         self.memory = MemoryLedger(max_dim=256)
@@ -205,3 +207,14 @@ class LedgerMachine(RuleBasedStateMachine):
 LedgerMachine.TestCase.settings = settings(max_examples=15, stateful_step_count=30, deadline=None,
                                            suppress_health_check=[HealthCheck.too_slow])
 test_chain_and_memory_ledgers_agree_on_random_interleavings = pytest.mark.slow(LedgerMachine.TestCase)
+
+
+class RevmLedgerMachine(LedgerMachine):
+    """The same machine on revm (held to py-evm by tests/chain/test_revm.py): many more steps in less time."""
+
+    target = "revm"
+
+
+RevmLedgerMachine.TestCase.settings = settings(max_examples=100, stateful_step_count=30, deadline=None,
+                                               suppress_health_check=[HealthCheck.too_slow])
+test_revm_chain_and_memory_ledgers_agree_on_random_interleavings = pytest.mark.slow(RevmLedgerMachine.TestCase)
