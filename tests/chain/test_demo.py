@@ -22,4 +22,4 @@ def test_demo_writes_its_run_directory(tmp_path):
 
 def test_demo_refuses_an_unknown_chain(tmp_path):
     result = CliRunner().invoke(app, ["demo", "--rounds", "1", "--chain", "mainnet", "--out", str(tmp_path)])
-    assert result.exit_code == 2 and "expected 'embedded' or an http(s) URL" in result.output
+    assert result.exit_code == 2 and "expected 'embedded', 'revm' or an http(s) URL" in result.output

@@ -368,7 +368,7 @@ class TwinMachine(RuleBasedStateMachine):
         assert not any(led.chain.seen for led in self.twin.pair)
 
 
-TwinMachine.TestCase.settings = settings(max_examples=10, stateful_step_count=20, deadline=None,
+TwinMachine.TestCase.settings = settings(max_examples=8, stateful_step_count=20, deadline=None,
                                          suppress_health_check=[HealthCheck.too_slow])
 test_random_verbs_give_identical_receipts_and_views_on_py_evm_and_revm = pytest.mark.slow(TwinMachine.TestCase)
 
