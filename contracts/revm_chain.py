@@ -25,7 +25,7 @@ from typing import Sequence
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
+from eth_utils import ValidationError, to_checksum_address
 from pyrevm import EVM, AccountInfo, BlockEnv, CfgEnv, Env
 
 from contracts.chain import EMBEDDED_BLOCK_GAS, MAX_FEE, REVM, Chain, Receipt, Reverted, Tx, _decode_reason
@@ -34,6 +34,7 @@ from protocol.commitment import keccak
 CHAIN_ID = 131277322940537  # eth-tester's
 PREFUNDED = 10**24
 GENESIS_BASE_FEE = 10**9
+CALL_GAS_PRICE = 10**9  # eth-tester prices a dry run's gas (the block's) at 1 gwei: its sender must afford it
 TX_GAS, FLOOR_PER_TOKEN = 21_000, 10  # EIP-7623: a transaction pays at least 21000 + 10 per calldata token
 SPEC = "Cancun"  # revm 8 has no Prague rules; Prague's only change to plain transactions is the floor above
 # py-evm's name for the error that halted a transaction, by revm's (reasons of a failed receipt)
@@ -129,17 +130,17 @@ class RevmChain:
     def send(self, txs: Sequence[Tx], *, ordered: bool = True) -> list[Receipt]:
         """Apply the transactions in order (always: `ordered` only matters to a node), one block each; a
         failed one comes back with ok=False and its reason (it still used its nonce and its gas). One that
-        py-evm would refuse outright (the sender cannot pay, too little gas) raises ValueError, unsent with
-        those after it."""
+        py-evm refuses outright (the sender cannot pay, too little gas) raises its ValidationError, unsent
+        with those after it."""
         return [self._apply(tx) for tx in txs]
 
     def _apply(self, tx: Tx) -> Receipt:
         sender = tx.sender.address.lower()
         balance, nonce, _ = self._info.get(sender, _EMPTY)
-        if balance < tx.gas * MAX_FEE + tx.value or self._base_fee > MAX_FEE:
-            raise ValueError(f"{tx.sender.address}: balance {balance} wei cannot pay {tx.gas} gas at "
-                             f"{MAX_FEE} wei plus the value {tx.value}, or the base fee {self._base_fee} is "
-                             f"above that fee cap")
+        if balance < tx.gas * self._base_fee + tx.value or self._base_fee > MAX_FEE:  # as py-evm checks
+            raise ValidationError(f"{tx.sender.address}: balance {balance} wei cannot pay {tx.gas} gas at the "
+                                  f"base fee {self._base_fee} wei plus the value {tx.value}, or that base fee "
+                                  f"is above the fee cap {MAX_FEE}")
         tx_id = bytes.fromhex(sender[2:]) + nonce.to_bytes(8, "big")
         evm = self._evm
         self._enter_block(self._block + 1)
@@ -153,7 +154,7 @@ class RevmChain:
         except RuntimeError as exc:
             if evm.result is None:  # refused before running (e.g. less gas than the intrinsic cost)
                 evm.revert(checkpoint)
-                raise ValueError(f"{tx.sender.address}: transaction refused: {exc}") from None
+                raise ValidationError(f"{tx.sender.address}: transaction refused: {exc}") from None
             found = _OUTPUT.search(str(exc))
             output = bytes.fromhex(found[1]) if found else b""
         result = evm.result
@@ -186,6 +187,8 @@ class RevmChain:
     # ----------------------------------------------------------------------------------------- dry runs
     def call(self, sender: str, to: str, data: bytes) -> bytes:
         """Run a call in the context of the pending block and undo it; raises `Reverted`."""
+        if self.balance(sender) < self.gas_limit * CALL_GAS_PRICE:
+            raise ValidationError(f"{sender}: cannot afford a dry run's {self.gas_limit} gas at {CALL_GAS_PRICE} wei")
         evm = self._evm
         self._enter_block(self._block + 1)
         checkpoint = evm.snapshot()

@@ -12,11 +12,13 @@ from functools import cache
 
 import numpy as np
 import pytest
+from eth_account import Account
+from eth_utils import ValidationError
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from contracts.chain import Chain, Reverted, connect
+from contracts.chain import Chain, Reverted, Tx, connect
 from contracts.chain_ledger import ChainLedger
 from contracts.client import deploy
 from contracts.revm_chain import RevmChain
@@ -81,9 +83,11 @@ def result(act, led: ChainLedger):
         got = act(led)
     except LedgerError as exc:
         return ("refused", type(exc).__name__, exc.reason)
+    except ValidationError:  # refused by the chain itself (py-evm's wording differs)
+        return ("invalid",)
     if isinstance(got, RoundOutcome):
-        return {name: np.asarray(getattr(got, name)).tolist() for name in
-                ("round_id", "accepted", "revealed", "total", "count", "lo", "hi", "paid", "slashed")} | {"gas": got.gas}
+        fields = ("round_id", "accepted", "revealed", "total", "count", "lo", "hi", "paid", "slashed")
+        return {name: np.asarray(getattr(got, name)).tolist() for name in fields} | {"gas": got.gas}
     return got
 
 
@@ -206,6 +210,13 @@ def test_scripted_protocol_run_gives_identical_receipts_and_views_on_py_evm_and_
     twin.open("report too long", spec(dim=257))
     twin("deploy refused", lambda led: deploy(led.chain, slash_bps=10_001))
     twin("ether", lambda led: led.chain.give_ether("0x" + "ab" * 20, 12345))
+    stranger = Account.from_key(b"\x33" * 32)  # no ether: neither its dry runs nor its transactions are taken
+    twin("dry run of a stranger", lambda led: led.deployment.coordinator.call("participants",
+                                                                               sender=stranger.address))
+    twin("transaction of a stranger", lambda led: led.chain.send([Tx(stranger, led.chain.funded[1].address, b"",
+                                                                     50_000)]))
+    twin("too little gas", lambda led: led.chain.send([Tx(led.deployment.owner, led.chain.funded[1].address,
+                                                          b"\x01" * 10, 21_000)]))
     long = sealed(99, nodes[0], np.linspace(0.1, 0.9, 256))[1]  # refused at once: it pays the calldata floor
     twin("long report, no such round", lambda led: led.reveal(99, [long]))
     # the base fee falls to its floor over empty blocks; withdrawals then pay the low fee
