@@ -187,12 +187,12 @@ class Chain:
         else:
             self._rpc("anvil_mine", [hex(blocks)])
 
-    def logs(self, address: str, from_block: int, to_block: int,
+    def logs(self, address: str, from_block: int, to_block: int | str = "latest",
              topics: Sequence[bytes | None] = ()) -> list[tuple[str, tuple[bytes, ...], bytes]]:
         """Every log of `address` in blocks [from_block, to_block] whose topics match `topics` (None matches
         anything; a log with fewer topics does not match), in block and log order, as (address, topics, data):
         eth_getLogs on either transport, up to the latest block at most."""
-        to_block = min(to_block, self.block_number)
+        to_block = self.block_number if to_block == "latest" else min(to_block, self.block_number)
         if from_block > to_block:
             return []
         found = self.w3.eth.get_logs({"address": to_checksum_address(address), "fromBlock": from_block,

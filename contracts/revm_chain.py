@@ -213,10 +213,12 @@ class RevmChain:
             self._mine(0)
         self._block = end
 
-    def logs(self, address: str, from_block: int, to_block: int,
+    def logs(self, address: str, from_block: int, to_block: int | str = "latest",
              topics: Sequence[bytes | None] = ()) -> list[tuple[str, tuple[bytes, ...], bytes]]:
-        """Every log of `address` in blocks [from_block, to_block] whose topics match `topics` (None matches
-        anything; a log with fewer topics than `topics` does not match), in block and log order."""
+        """Every log of `address` in blocks [from_block, to_block] ("latest": the last block) whose topics
+        match `topics` (None matches anything; a log with fewer topics than `topics` does not match), in block
+        and log order."""
+        to_block = self._block if to_block == "latest" else to_block
         address = _checksum(address.lower())
         start = bisect_left(self._logs, from_block, key=lambda entry: entry[0])
         out = []

@@ -228,6 +228,7 @@ def test_scripted_protocol_run_gives_identical_receipts_and_views_on_py_evm_and_
     twin("logs", lambda led: [led.chain.logs(led.deployment.coordinator.address, 0, led.chain.block_number, t)
                               for t in ([], [None, topic], [None, None, None, None, None])])
     twin("logs ahead", lambda led: led.chain.logs(led.deployment.token.address, 5, 10**6, []))
+    twin("logs to the latest", lambda led: led.chain.logs(led.deployment.token.address, 0, "latest"))
     assert twin.rounds == 3 and twin.pair[1].chain.block_number > 200
     assert len(twin.failed) >= 12 and "OutOfGas" in twin.failed  # refusals sent as transactions, and a halt
 
