@@ -22,5 +22,5 @@ def test_the_owner_has_no_verb_to_pay_itself_or_move_stakes():
     """Besides opening rounds, every state-changing function acts only for its caller or by the round rules."""
     abi = build.artifact("coordinator")["abi"]
     writes = {f["name"] for f in abi if f["type"] == "function" and f["stateMutability"] not in ("view", "pure")}
-    assert writes == {"fund", "register", "withdraw", "open_round", "commit", "commit_signed", "reveal", "reveal_many",
-                      "reveal_and_finalize", "finalize"}
+    assert writes == {"fund", "register", "add_stake", "withdraw", "open_round", "commit", "commit_signed", "reveal",
+                      "reveal_many", "reveal_and_finalize", "finalize", "expire"}
