@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DEML_DATA_DIR ?= $(abspath $(wildcard ../shared/data/mnist))
 export DEML_DATA_DIR
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test test-fast bench clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -20,6 +20,11 @@ demo: install
 test: install
 	$(PY) -m contracts.anvil install
 	$(PY) -m pytest -n 2 -q
+
+# everything but the tests marked slow (end-to-end runs, the chain state machine)
+test-fast: install
+	$(PY) -m contracts.anvil install
+	$(PY) -m pytest -n 2 -q -m "not slow"
 
 bench: install
 	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
