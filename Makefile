@@ -1,4 +1,4 @@
-# Two entry points that work on a fresh machine with only Python: `make demo` and `make test`.
+# Entry points on a fresh machine: `make demo` needs only Python >= 3.11; `make test` also needs npm (for anvil).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # real MNIST when the shared data folder is beside the checkout (tests needing it skip otherwise)
