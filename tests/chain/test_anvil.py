@@ -65,3 +65,26 @@ def test_chain_up_and_down(tmp_path, monkeypatch):
     assert not anvil.PID_FILE.exists() and anvil.running() is None
     with pytest.raises(ConnectionError):
         connect(url)
+
+
+@pytest.mark.slow
+def test_more_registrations_than_a_round_holds_block_nothing(anvil_url):
+    """Items 2 and 6 of the hardening issue: 70 registered nodes (beyond the 64 of one round) neither stop a round
+    from opening nor make withdrawing dearer; a round lists its members explicitly."""
+    led = ChainLedger(connect(anvil_url), nodes=70, seed=23, mode="relay", min_stake=200)
+    led.fund(10**6)
+    for a in led.nodes:
+        led.grant(a, 200)
+    led.register(led.nodes, 200)
+    rid = led.open_round(spec(members=led.nodes[6:]))  # the last 64 registered
+    d = led.deployment
+    gas = []
+    for a in led.nodes[:2]:  # not members: free to leave at once, at a cost independent of the registry
+        d.withdraw(led.account(a))
+        gas.append(d.last_gas)
+    assert gas[0] == gas[1] < 70_000  # it was 10.7M with a 1,024-long registry array
+    msgs = [sealed(rid, a, [0.0, 0.0]) for a in led.nodes[6:]]
+    led.commit(rid, [c for c, _ in msgs])
+    led.reveal(rid, [r for _, r in msgs])
+    out = led.finalize(rid)
+    assert out.members.sum() == 64 and out.accepted.tolist() == [True] and out.paid.sum() == 64 * 100
