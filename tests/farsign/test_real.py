@@ -26,7 +26,7 @@ def test_real_processes_drive_farsign_and_a_synchronous_baseline():
     assert all(t.staleness == (t.updates - 1) - t.version >= 0 for t in trace)
     assert np.all(np.diff([t.time for t in trace]) >= 0)
     assert np.isfinite(state.x).all() and state.n == 60
-    assert task.f.value(state.x) < task.f.value(x0)
+    assert task.f.loss(state.x) < task.f.loss(x0)
 
     state, trace = async_real.run(agg.synchronous(agg.CoordinateMedian(), 0.1, 3), FirstOrder(task, identity),
                                   3, x0, budget=4, seed=0)
