@@ -13,6 +13,7 @@ from sims import objectives
 from sims.config import ConfigError, ExperimentConfig
 
 Estimator = Literal["mean", "midrange"]
+ObjectiveName = Literal[tuple(objectives.OBJECTIVES)]  # the names, from the one place that defines them
 
 
 class VistaConfig(ExperimentConfig):
@@ -81,7 +82,7 @@ class VistaConfig(ExperimentConfig):
 class ObjectiveConfig(VistaConfig):
     """VISTA on a named objective. Objective settings left unset take the objective's defaults."""
 
-    objective: Literal["quadratic", "logbowl", "rosenbrock", "logreg"] = Field(
+    objective: ObjectiveName = Field(
         "quadratic", description="quadratic: 1/2 sum c_i theta_i^2; logbowl: log(1 + x^2) + x^2/20 (1-D); "
         "rosenbrock: sum 100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2; logreg: l2-regularised logistic regression on a "
         "seeded synthetic set")
@@ -97,7 +98,7 @@ class ObjectiveConfig(VistaConfig):
     @model_validator(mode="after")
     def _objective(self):
         takes = objectives.settings(self.objective)
-        for key in ("curvature", "start", "dim", "samples", "l2", "data_seed"):
+        for key in set(ObjectiveConfig.model_fields) - set(VistaConfig.model_fields) - {"objective"}:
             if getattr(self, key) is not None and key not in takes:
                 raise ValueError(f"{key}: objective={self.objective} has no such setting (it takes "
                                  f"{', '.join(takes)})")
@@ -120,5 +121,5 @@ class Scalar1dConfig(ObjectiveConfig):
     # |f'| <= 1.2 here, below MSE*(eta_min) = 1.76: at lam = 1 VISTA saturates in round 1 (the paper's small-lam
     # failure mode); lam = 10 keeps it adaptive while the gradient is informative (see the lam sweep)
     lam: float = Field(10.0, gt=0, description="VISTA's signal-to-noise tolerance: eta = MSE*^-1(lam G)")
-    objective: Literal["quadratic", "logbowl", "rosenbrock", "logreg"] = Field(
+    objective: ObjectiveName = Field(
         "logbowl", description=ObjectiveConfig.model_fields["objective"].description)

@@ -1,5 +1,6 @@
 """Named objectives (`--set objective=...`), the gap f - f* they report, and the Python API for your own."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -126,3 +127,16 @@ def test_an_objective_built_from_its_own_config(tmp_path):
 def test_the_step_size_bound():
     assert objectives.step_bound(Quadratic(), lam=1.0) == pytest.approx(1 / 6)
     assert np.isnan(objectives.step_bound(Rosenbrock(3), lam=1.0))
+
+
+@pytest.mark.slow
+def test_the_python_example_in_the_docs_runs(tmp_path, monkeypatch):
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
+    code = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    try:
+        exec(compile(code, "docs/cli.md", "exec"), {})
+    finally:
+        registry._CATALOGUE.pop("stretched", None)
+    made = sorted(p.name.rsplit("-", 2)[0] for p in (tmp_path / "runs").iterdir())
+    assert made == ["shifted", "stretched"]

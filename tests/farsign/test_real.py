@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from coordinator import aggregators as agg
 from coordinator import directions, farsign
@@ -13,6 +14,7 @@ from sims.async_clock import Clock, Latency
 from sims.farsign_experiments import CauchyRegression, NoisyObjective, identity
 
 
+@pytest.mark.slow
 def test_real_processes_drive_farsign_and_a_synchronous_baseline():
     task = NoisyObjective(CauchyRegression(dim=4, samples=40), noise=0.1)
     x0 = np.zeros(4)
