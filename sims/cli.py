@@ -143,8 +143,10 @@ def sim_show(name: str = typer.Argument(..., help="experiment name (see deml sim
     with user_errors():
         exp = registry.get(name)
     table = Table(title=f"{exp.name}: {exp.description}", title_justify="left")
-    for col in ("key", "default", "type", "meaning"):
-        table.add_column(col, overflow="fold")
+    table.add_column("key", no_wrap=True)
+    table.add_column("default", overflow="fold", max_width=24)
+    table.add_column("type", overflow="fold", max_width=24)
+    table.add_column("meaning", overflow="fold", ratio=1)
     for row in describe(exp.config):
         table.add_row(*row)
     Console().print(table)

@@ -80,8 +80,9 @@ def show_runs(folder: Path) -> None:
         Console().print(f"no run directories in {folder}")
         return
     table = Table(title=f"runs in {folder}", title_justify="left")
-    for col in ("run", "started", "experiment", "status", "key figures"):
-        table.add_column(col, overflow="fold")
+    for col in ("run", "started", "experiment", "status"):
+        table.add_column(col, no_wrap=col != "status")
+    table.add_column("key figures", overflow="fold", ratio=1)
     for r in found:
         table.add_row(r.path.name, r.started, r.experiment, r.status, r.figures)
     Console().print(table)
