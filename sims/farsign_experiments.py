@@ -75,7 +75,8 @@ def pool(cfg: AsyncConfig, honest, attack: str, x0: np.ndarray):
     return honest if attacker is None or not adv else WithAdversaries(honest, adv, attacker, x0)
 
 
-def drive(cfg: AsyncConfig, rule: ServerRule, respond, x0: np.ndarray, seed: int, observe) -> tuple[Any, list[Applied]]:
+def drive(cfg: AsyncConfig, rule: ServerRule, respond, x0: np.ndarray, seed: int,
+          observe) -> tuple[Any, list[Applied]]:
     horizon = cfg.horizon or np.inf
     if cfg.mode == "sim":
         return async_clock.simulate(rule, respond, clock(cfg), cfg.workers, x0, budget=cfg.rounds, seed=seed,
@@ -107,7 +108,7 @@ def identity(worker: int, g: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------- farsign-rates
 
-OBJECTIVES = {"rosenbrock": Rosenbrock, "cauchy-regression": CauchyRegression}
+RATE_OBJECTIVES = {"rosenbrock": Rosenbrock, "cauchy-regression": CauchyRegression}
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def run_rates(cfg: RatesConfig) -> Tables:
     rows, traces = [], []
 
     def run_one(name: str, variant: str, run: int) -> None:
-        f = OBJECTIVES[name](cfg.dim)
+        f = RATE_OBJECTIVES[name](cfg.dim)
         task = NoisyObjective(f, cfg.noise)
         p = farsign_params(cfg, cfg.dim, variant)
         honest = (FirstOrder(task, p.design.project) if variant == "first-order"
