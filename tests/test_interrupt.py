@@ -140,12 +140,17 @@ def test_a_real_sigint_to_a_running_sim(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "sims.cli", "sim", "quad3d", "--runs", "1", "--rounds", "1000000",
                              "--out", str(out), "--set", "baselines=[2]"], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not (out / "config.json").exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.1)
-    time.sleep(3.0)  # some rounds
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "config.json").exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        time.sleep(3.0)  # some rounds
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 130, stderr
     assert "interrupted after" in stderr and "Traceback" not in stderr
     cfg = json.loads((out / "config.json").read_text())

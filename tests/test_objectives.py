@@ -50,6 +50,7 @@ def test_bad_objective_settings_name_the_setting():
         resolve(Quad3dConfig, {"objective": "rosenbrock", "dim": 1})
 
 
+@pytest.mark.slow  # solves the 2-D equilibrium table
 def test_a_quadratic_with_given_curvature_and_start(tmp_path):
     out = tmp_path / "q"
     res = runner.invoke(app, ["sim", "quad3d", "--runs", "1", "--rounds", "5", "--out", str(out), "--set",
@@ -62,6 +63,7 @@ def test_a_quadratic_with_given_curvature_and_start(tmp_path):
     assert about["dim"] == 2 and about["f_star"] == 0.0 and about["smoothness"] == 4.0
 
 
+@pytest.mark.slow  # solves the 2-D equilibrium table
 def test_logreg_reports_the_gap_to_its_precise_minimum(tmp_path):
     out = tmp_path / "lr"
     res = runner.invoke(app, ["sim", "quad3d", "--runs", "2", "--rounds", "40", "--out", str(out), "--set",
@@ -78,12 +80,12 @@ def test_logreg_reports_the_gap_to_its_precise_minimum(tmp_path):
 
 
 class Shifted:
-    """|theta - 1|^2 in 2-D from (5, -5): a task defined outside the package."""
+    """|theta - 1|^2 in 3-D from (5, -5, 5): a task defined outside the package."""
 
-    dim, f_star, smoothness = 2, 0.0, 2.0
+    dim, f_star, smoothness = 3, 0.0, 2.0
 
     def init(self, batch):
-        return np.tile([5.0, -5.0], (batch, 1))
+        return np.tile([5.0, -5.0, 5.0], (batch, 1))
 
     def grad(self, theta):
         return 2.0 * (theta - 1.0)
@@ -98,7 +100,7 @@ def test_your_own_objective_gets_the_standard_run_directory(tmp_path):
     assert {"config.json", "rounds.parquet", "summary.parquet", "gap.png", "eta.png"} <= {p.name for p in out.iterdir()}
     r = pd.read_parquet(out / "rounds.parquet")
     assert set(r["experiment"]) == {"shifted"} and set(r["method"]) == {"vista", "eta=2", "eta=8"}
-    assert r.loc[r["round"] == 1, "loss"].iloc[0] == 16 + 36
+    assert r.loc[r["round"] == 1, "loss"].iloc[0] == 16 + 36 + 16
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["experiment"] == "shifted" and cfg["config"]["runs"] == 2 and cfg["status"] == "complete"
     with pytest.raises(ConfigError, match="unknown key 'lamda'"):
@@ -110,8 +112,8 @@ def test_an_objective_built_from_its_own_config(tmp_path):
     class ScaledConfig(VistaConfig):
         scale: float = 3.0
 
-    task = vista_task("scaled", "VISTA on scale x |x - 1|^2",
-                      lambda cfg: Quadratic((2 * cfg.scale,), (4.0,)), ScaledConfig)
+    task = vista_task("scaled", "VISTA on scale x |theta|^2 in 3-D",
+                      lambda cfg: Quadratic((2 * cfg.scale,) * 3, (4.0, 0.0, 0.0)), ScaledConfig)
     register(task)
     try:
         from sims.runner import run_experiment
