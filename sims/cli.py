@@ -77,7 +77,9 @@ def demo(
         rundir.check(out, force=force)
         try:  # first, before the heavy imports: a dead URL fails within about a second
             target = connect(chain)
-        except (ConnectionError, ValueError) as exc:  # the two connect() raises for a bad or dead target
+        except (ConnectionError, ValueError) as exc:  # what connect() raises for a dead or malformed target
+            if chain == "embedded":  # no user input to blame: a bug
+                raise
             raise ConfigError(str(exc)) from None
         from sims.demo import run_demo
 
