@@ -30,6 +30,7 @@ TX_GAS_CAP = 2**24
 # Above eth-tester's 30M default so that one capped transaction always fits a block; experiments at large N
 # and d raise it further (anvil: --gas-limit).
 EMBEDDED_BLOCK_GAS = 60_000_000
+PROBE_TIMEOUT = 1.0  # seconds a node has to answer the first request
 MAX_FEE = 10 * 10**9  # wei per gas: base fees start at 1 gwei and only fall, as blocks here are far from full
 # the mnemonic anvil (and hardhat) derive their prefunded dev accounts from
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
@@ -272,9 +273,11 @@ def connect(target: str = EMBEDDED, *, block_gas_limit: int = EMBEDDED_BLOCK_GAS
         return RevmChain(block_gas_limit)
     if not target.startswith(("http://", "https://")):
         raise ValueError(f"chain: expected 'embedded', 'revm' or an http(s) URL, got {target!r}")
-    w3 = Web3(HTTPProvider(target, request_kwargs={"timeout": 60}))
-    if not w3.is_connected():
+    # a short probe first, so a dead or unroutable URL fails in about a second rather than the request timeout
+    if not Web3(HTTPProvider(target, request_kwargs={"timeout": PROBE_TIMEOUT}, exception_retry_configuration=None)
+                ).is_connected():
         raise ConnectionError(f"chain: no node answers at {target}; start one with `deml chain up`")
+    w3 = Web3(HTTPProvider(target, request_kwargs={"timeout": 60}))
     Account.enable_unaudited_hdwallet_features()
     funded = [Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(10)]
     return Chain(w3, target, funded)

@@ -130,3 +130,24 @@ def update(p: VistaParams, state: VistaState, accepted: np.ndarray, g_hat: np.nd
         g2 = np.where(p.oracle, grad_sq, g2)
     idx = np.where(acc, threshold_index(p, p.lam * g2), state.eta_index)
     return VistaState(idx, m, a, s)
+
+
+def diverging(estimate_norm: np.ndarray, accepted: np.ndarray, tau: np.ndarray, *, window: int = 10,
+              factor: float = 10.0) -> np.ndarray:
+    """[T, B] what the DC saw each round (||g_hat||, accepted, tau) -> [B] bool: diverging at the last accepted round.
+
+    While adaptive VISTA keeps alpha = alpha0, and a growing gradient keeps G large and eta at eta_max, so it
+    never saturates and never decays alpha. With alpha0 L (1 + lam) > 1 (L the gradient's Lipschitz constant)
+    each accepted step can multiply the gradient by |1 - alpha0 L| > 1: the accepted estimates grow geometrically.
+    A run is flagged when its latest accepted estimate is at least `factor` times the smallest of its previous
+    `window` accepted ones and at least `factor` times that round's tau: accepted reports lie within tau of each
+    other and the honest one near the gradient, so noise alone stays near tau.
+    """
+    acc = np.asarray(accepted, dtype=bool)
+    flags = np.zeros(acc.shape[1], dtype=bool)
+    for b in range(acc.shape[1]):
+        seen, thresholds = estimate_norm[acc[:, b], b], tau[acc[:, b], b]
+        if len(seen) >= 2:
+            last = seen[-1]
+            flags[b] = last >= factor * seen[-window - 1:-1].min() and last >= factor * thresholds[-1]
+    return flags

@@ -1,17 +1,21 @@
-"""`deml equilibrium`: solve and show the equilibrium curves of one game (registered by sims/cli.py)."""
+"""`deml equilibrium`: solve and show the equilibrium curves of one game (registered by sims/cli.py).
+
+The solver is imported when the command runs, so that `deml --help` does not load scipy."""
+from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
-import numpy as np
 import typer
 from pydantic import ValidationError
-from rich.console import Console
-from rich.table import Table
 
-from economics.equilibrium import EquilibriumTable, solve
 from economics.game import GameSpec
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from economics.equilibrium import EquilibriumTable
 
 
 def plot_curves(table: EquilibriumTable, path: Path) -> None:
@@ -41,6 +45,8 @@ def atoms(table: EquilibriumTable, i: int) -> list[tuple[float, float]]:
 
 
 def print_table(table: EquilibriumTable, console: Console) -> None:
+    from rich.table import Table
+
     rows = Table("eta", "tau", "P_A*", "MSE*", "noise radius (weight)")
     for i in range(table.eta.size):
         noise = ", ".join(f"{r:.4f} ({w:.3f})" for r, w in atoms(table, i))
@@ -63,6 +69,20 @@ def json_lines(table: EquilibriumTable) -> list[str]:
         )
         for i in range(table.eta.size)
     ]
+
+
+def check_writable(plot: Path) -> None:
+    """Refuse a --plot path that cannot be written, before the (possibly long) solve: open it for appending
+    (which changes nothing) and remove it again if it was not there."""
+    existed = plot.exists()
+    try:
+        with open(plot, "ab"):
+            pass
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot write {plot} ({exc.strerror}); give a writable file path",
+                                 param_hint="--plot") from None
+    if not existed:
+        plot.unlink()
 
 
 def equilibrium(
@@ -103,6 +123,13 @@ def equilibrium(
         raise typer.BadParameter(message, param_hint="--eta-min")
     if points > 1 and eta_min == eta_max:
         raise typer.BadParameter("--eta-min equals --eta-max: use --points 1", param_hint="--points")
+    if not json_out:
+        check_writable(plot)
+    import numpy as np
+    from rich.console import Console
+
+    from economics.equilibrium import solve
+
     table = solve(spec, np.linspace(eta_min, eta_max, points), cache_dir=cache_dir, progress=True)
     if json_out:
         typer.echo("\n".join(json_lines(table)))

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -18,7 +19,8 @@ class ExperimentConfig(BaseModel):
 
 
 class ConfigError(ValueError):
-    """A config override was refused; the message names the key and the fix."""
+    """Bad input from the user (a config key, a path, a missing data file): the message names what to change.
+    The command line prints it as one line and exits 2; every other exception is a bug and keeps its trace."""
 
 
 def parse_value(text: str) -> Any:
@@ -49,6 +51,8 @@ def resolve(model: type[ExperimentConfig], overrides: dict[str, Any]) -> Experim
             key = ".".join(str(p) for p in err["loc"]) or "(config)"
             if err["type"] == "extra_forbidden":
                 lines.append(f"unknown key {key!r}; known keys: {', '.join(model.model_fields)}")
+            elif not err["loc"]:  # a check across fields: its message names them and the fix
+                lines.append(str(err["ctx"]["error"]) if "error" in err.get("ctx", {}) else err["msg"])
             else:
                 lines.append(f"{key}: {err['msg']} (got {err.get('input')!r}){_hint(key, err)}")
         raise ConfigError("; ".join(lines)) from None
@@ -61,3 +65,25 @@ def _hint(key: str, err: dict) -> str:
         return ""
     items = [x.strip().strip("'\"") for x in got.strip("[]").split(",") if x.strip()]
     return f"; write lists as JSON, e.g. --set '{key}={json.dumps(items)}'"
+
+
+def describe(model: type[ExperimentConfig]) -> list[tuple[str, str, str, str]]:
+    """(key, default, type, meaning) for every setting of a config model, as `deml sim show` prints them."""
+    rows = []
+    for key, f in model.model_fields.items():
+        rows.append((key, json.dumps(f.default), _type_name(f.annotation), f.description or ""))
+    return rows
+
+
+def _type_name(annotation: Any) -> str:
+    """int, float, list[float], one of a | b, ... (optional: or null)."""
+    args = get_args(annotation)
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return "one of " + " | ".join(str(a) for a in args)
+    if origin in (Union, UnionType):
+        named = [_type_name(a) for a in args if a is not type(None)]
+        return " or ".join(named) + (" or null" if type(None) in args else "")
+    if origin is list:
+        return f"list[{_type_name(args[0])}]"
+    return getattr(annotation, "__name__", str(annotation))

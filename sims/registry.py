@@ -1,33 +1,43 @@
 """Named experiments. Lookup is validated: an unknown name lists the known ones.
 
-The experiment modules only define their `EXPERIMENTS`; this module collects them, so nothing imports back.
+The catalogue holds names, descriptions and config models only; each implementation module is imported when
+its experiment runs, so `deml sim --list` and `deml sim show` stay cheap. `sims.api.vista_task` adds more.
 """
 from __future__ import annotations
 
-from functools import cache
-
+from sims.config import ConfigError
 from sims.experiment import Experiment
+from sims.farsign_config import MnistConfig, RatesConfig
+from sims.vista_config import Quad3dConfig, Scalar1dConfig
+
+_CATALOGUE: dict[str, Experiment] = {}
 
 
-@cache
-def _catalogue() -> dict[str, Experiment]:
-    from sims import farsign_experiments, vista_experiments
-
-    found: dict[str, Experiment] = {}
-    for exp in (*vista_experiments.EXPERIMENTS, *farsign_experiments.EXPERIMENTS):
-        if exp.name in found:
-            raise ValueError(f"experiment {exp.name!r} is defined twice")
-        found[exp.name] = exp
-    return found
+def register(exp: Experiment) -> Experiment:
+    if exp.name in _CATALOGUE:
+        raise ValueError(f"experiment {exp.name!r} is defined twice")
+    _CATALOGUE[exp.name] = exp
+    return exp
 
 
 def get(name: str) -> Experiment:
-    experiments = _catalogue()
-    if name not in experiments:
-        raise KeyError(f"unknown experiment {name!r}; known: {', '.join(sorted(experiments))}")
-    return experiments[name]
+    if name not in _CATALOGUE:
+        raise ConfigError(f"unknown experiment {name!r}; known: {', '.join(sorted(_CATALOGUE))}")
+    return _CATALOGUE[name]
 
 
 def all_experiments() -> list[Experiment]:
-    experiments = _catalogue()
-    return [experiments[k] for k in sorted(experiments)]
+    return [_CATALOGUE[k] for k in sorted(_CATALOGUE)]
+
+
+for _exp in (
+    Experiment("quad3d", "VISTA vs constant eta on f = (x^2 + 2y^2 + 3z^2)/2 (or --set objective=...), "
+               "1 honest + 1 rational adversary", Quad3dConfig, "sims.vista_experiments:QUAD3D"),
+    Experiment("scalar1d", "VISTA vs constant eta on f = log(1+x^2) + x^2/20, 1 honest + 4 colluding adversaries "
+               "(midrange)", Scalar1dConfig, "sims.vista_experiments:SCALAR1D"),
+    Experiment("farsign-rates", "FAR-SIGN min ||grad f|| vs updates on Rosenbrock-10 and Cauchy regression; fitted "
+               "slopes vs -1/4 (first-order) and -1/6 (zeroth-order)", RatesConfig, "sims.farsign_experiments:RATES"),
+    Experiment("farsign-mnist", "FAR-SIGN vs synchronous robust aggregation, signSGD and async SGD on MNIST under "
+               "attacks: accuracy against virtual time and updates", MnistConfig, "sims.farsign_experiments:MNIST"),
+):
+    register(_exp)

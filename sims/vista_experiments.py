@@ -1,5 +1,6 @@
 """The VISTA paper's synthetic experiments: `quad3d` (1 honest + 1 adversary, d = 3) and `scalar1d`
-(N = 5: 1 honest + 4 colluding adversaries, midrange estimator), VISTA against constant-eta baselines.
+(N = 5: 1 honest + 4 colluding adversaries, midrange estimator), VISTA against constant-eta baselines, on any
+named objective (`--set objective=...`) or one given through `sims.api`.
 
 All runs of all methods form one batch of B = runs x methods independent ledgers, advanced together by the
 shared round driver over a MemoryLedger: commit-reveal, the integer consistency check and the reward
@@ -9,76 +10,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Callable
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, model_validator
 from rich.console import Console
 from rich.progress import Progress
 
-from coordinator import vista
-from coordinator.driver import ProtocolConfig, RoundLog, Task, provision, run
+from coordinator import rules, vista
+from coordinator.driver import ProtocolConfig, RoundLog, provision, run
 from coordinator.memory_ledger import MemoryLedger
 from economics import GameSpec, solve
 from economics.equilibrium import EquilibriumTable
 from nodes.adversary import RationalAdversary
 from nodes.honest import HonestReport
 from nodes.swarm import Swarm, node_addresses
-from sims.config import ExperimentConfig
-from sims.objectives import LogBowl1D, Quadratic
+from protocol.ledger import Ledger, RoundOutcome
+from sims import objectives
+from sims.experiment import Implementation, Interrupted, Tables
+from sims.objectives import Objective
 from sims.plots import band_plot
-from sims.experiment import Experiment, Tables
+from sims.vista_config import ObjectiveConfig, Quad3dConfig, Scalar1dConfig, VistaConfig  # noqa: F401 (re-exported)
 
 TOKEN = 10**18  # base units per reward token (18 decimals, as the ERC-20)
 
 
-class VistaConfig(ExperimentConfig):
-    honest: int = Field(1, ge=1)
-    adversaries: int = Field(1, ge=0, description="colluding adversarial nodes; may be the majority")
-    delta: float = Field(1.0, gt=0, description="honest noise radius Delta")
-    kappa: float = Field(1.0, gt=0, description="adversary utility log MSE + kappa log P_A")
-    utility: Literal["log", "product"] = "log"
-    eta_min: float = Field(2.0, gt=0)
-    eta_max: float = Field(8.0, gt=0)
-    eta_step: float = Field(0.05, gt=0, description="spacing of the equilibrium grid VISTA chooses from")
-    alpha0: float = Field(0.1, gt=0)
-    lam: float = Field(1.0, gt=0, description="VISTA's signal-to-noise tolerance")
-    beta: float = Field(0.9, ge=0, lt=1)
-    baselines: list[float] = Field([2.0, 3.0, 4.0, 5.0, 6.0, 8.0], description="constant-eta baselines")
-    oracle: bool = Field(False, description="also run VISTA-oracle (true ||grad f||^2)")
-    scale_bits: int = Field(16, ge=4, le=24)
-    reward: float = Field(1.0, gt=0, description="tokens paid to each revealer of an accepted round")
-
-    @model_validator(mode="after")
-    def _range(self):
-        if self.eta_min > self.eta_max:
-            raise ValueError(f"eta_min {self.eta_min} > eta_max {self.eta_max}; swap them")
-        for b in self.baselines:
-            if not self.eta_min - 1e-9 <= b <= self.eta_max + 1e-9:
-                raise ValueError(f"baselines: {b} outside [eta_min, eta_max]; widen the range or drop it")
-        return self
-
-    def eta_grid(self) -> np.ndarray:
-        n = int(round((self.eta_max - self.eta_min) / self.eta_step))
-        return np.round(np.linspace(self.eta_min, self.eta_max, n + 1), 10)
-
-
-class Quad3dConfig(VistaConfig):
-    pass
-
-
-class Scalar1dConfig(VistaConfig):
-    adversaries: int = Field(4, ge=0, description="colluding adversarial nodes; may be the majority")
-    # |f'| <= 1.2 here, below MSE*(eta_min) = 1.76: at lam = 1 VISTA saturates in round 1 (the paper's small-lam
-    # failure mode); lam = 10 keeps it adaptive while the gradient is informative (see the lam sweep)
-    lam: float = Field(10.0, gt=0, description="VISTA's signal-to-noise tolerance")
-
-
 def game(cfg: VistaConfig, dim: int) -> GameSpec:
-    n = cfg.honest + cfg.adversaries
     return GameSpec(dim=dim, delta=cfg.delta, honest=cfg.honest, adversaries=max(cfg.adversaries, 1),
-                    utility=cfg.utility, kappa=cfg.kappa, estimator="midrange" if n > 2 else "mean")
+                    utility=cfg.utility, kappa=cfg.kappa, estimator=cfg.game_estimator(dim))
 
 
 def methods(cfg: VistaConfig, table: EquilibriumTable) -> tuple[list[str], vista.VistaParams]:
@@ -94,25 +53,6 @@ def methods(cfg: VistaConfig, table: EquilibriumTable) -> tuple[list[str], vista
         names.append(f"eta={e:g}")
         parts.append(vista.params(table.eta, table.mse, eta_min=e, eta_max=e, **common))
     return names, vista.concat(parts)
-
-
-def rounds_frame(logs: list[RoundLog], swarm: Swarm, names: list[str], runs: int, experiment: str) -> pd.DataFrame:
-    """One row per method x run x round (long format), built column-wise from the stacked logs."""
-    t, b = len(logs), len(logs[0].loss)
-    col = lambda name: np.stack([getattr(g, name) for g in logs]).reshape(-1)  # noqa: E731  [T*B], round-major
-    paid = np.stack([g.paid for g in logs]).astype(np.float64) / TOKEN  # [T, B, N]
-    adv = swarm.is_adversary
-    return pd.DataFrame({
-        "experiment": experiment,
-        "method": np.tile(np.repeat(names, runs), t),
-        "run": np.tile(np.arange(b) % runs, t),
-        "round": np.repeat([g.round for g in logs], b),
-        "loss": col("loss"), "grad_norm": col("grad_norm"), "eta": col("eta"), "tau": col("tau"),
-        "accepted": col("accepted"), "lr": col("lr"), "saturated": col("saturated"),
-        "estimate_error": col("estimate_error"),
-        "reward_honest": paid[:, :, ~adv].sum(axis=2).reshape(-1),
-        "reward_adversary": paid[:, :, adv].sum(axis=2).reshape(-1),
-    })
 
 
 @dataclass(frozen=True)
@@ -139,18 +79,109 @@ def setup(cfg: VistaConfig, dim: int, *, progress: bool = True) -> VistaSetup:
     return VistaSetup(table, names, control, swarm, proto)
 
 
-def run_vista(cfg: VistaConfig, task: Task, experiment: str) -> Tables:
-    s = setup(cfg, task.dim)
-    names, control, swarm, proto = s.names, s.control, s.swarm, s.proto
-    ledger = MemoryLedger(batch=control.batch, min_stake=proto.min_stake, slash_bps=proto.slash_bps)
-    addresses = node_addresses(swarm.size, cfg.seed)
-    provision(ledger, addresses, proto, cfg.rounds)
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        job = bar.add_task(f"{experiment}: {len(names)} methods x {cfg.runs} runs", total=cfg.rounds)
-        logs = run(ledger, task, swarm, control, proto, members=addresses, rounds=cfg.rounds,
-                   rng=np.random.default_rng(cfg.seed),
-                   on_round=lambda log, out: bar.advance(job))
-    return {"rounds": rounds_frame(logs, swarm, names, cfg.runs, experiment)}
+@dataclass
+class Record:
+    """What a caller keeps of each finished round (the driver's on_round hook): the log, and the norm of the
+    estimate the DC formed, which is what divergence is judged from."""
+
+    logs: list[RoundLog]
+    estimate_norms: list[np.ndarray]
+
+    def add(self, log: RoundLog, outcome: RoundOutcome, proto: ProtocolConfig) -> None:
+        g_hat = rules.estimate(outcome.total, outcome.count, outcome.lo, outcome.hi, proto.estimator,
+                               proto.scale_bits)
+        self.logs.append(log)
+        self.estimate_norms.append(np.where(log.accepted, np.linalg.norm(g_hat, axis=1), np.nan))
+
+
+def play(ledger: Ledger, addresses: list[str], task: Objective, s: VistaSetup, rounds: int, seed: int,
+         record: Record, on_round: Callable[[RoundLog, RoundOutcome], None] | None = None) -> None:
+    """Provision the ledger and drive `rounds` rounds, adding each finished one to `record` as it finishes
+    (so that after a KeyboardInterrupt the caller still holds every finished round)."""
+    def hook(log: RoundLog, outcome: RoundOutcome) -> None:
+        record.add(log, outcome, s.proto)
+        if on_round is not None:
+            on_round(log, outcome)
+
+    provision(ledger, addresses, s.proto, rounds)
+    run(ledger, task, s.swarm, s.control, s.proto, members=addresses, rounds=rounds, rng=np.random.default_rng(seed),
+        on_round=hook)
+
+
+def rounds_frame(record: Record, s: VistaSetup, runs: int, experiment: str, task: Objective) -> pd.DataFrame:
+    """One row per method x run x round (long format), built column-wise from the stacked logs."""
+    logs = record.logs
+    t, b = len(logs), len(logs[0].loss)
+    col = lambda name: np.stack([getattr(g, name) for g in logs]).reshape(-1)  # noqa: E731  [T*B], round-major
+    paid = np.stack([g.paid for g in logs]).astype(np.float64) / TOKEN  # [T, B, N]
+    adv = s.swarm.is_adversary
+    return pd.DataFrame({
+        "experiment": experiment,
+        "method": np.tile(np.repeat(s.names, runs), t),
+        "run": np.tile(np.arange(b) % runs, t),
+        "round": np.repeat([g.round for g in logs], b),
+        "loss": col("loss"), "gap": objectives.gap(task, col("loss")),
+        "grad_norm": col("grad_norm"), "eta": col("eta"), "tau": col("tau"),
+        "accepted": col("accepted"), "lr": col("lr"), "saturated": col("saturated"),
+        "estimate_error": col("estimate_error"), "estimate_norm": np.stack(record.estimate_norms).reshape(-1),
+        "reward_honest": paid[:, :, ~adv].sum(axis=2).reshape(-1),
+        "reward_adversary": paid[:, :, adv].sum(axis=2).reshape(-1),
+    })
+
+
+def runs_frame(rounds: pd.DataFrame, diverging: np.ndarray) -> pd.DataFrame:
+    """One row per method x run, in batch order: final loss and gap, acceptance, tokens earned, diverging."""
+    per_run = rounds.groupby(["method", "run"], sort=False)  # first appearance: the batch order of round 1
+    out = per_run.agg(final_loss=("loss", "last"), final_gap=("gap", "last"), acceptance=("accepted", "mean"),
+                      tokens_honest=("reward_honest", "sum"), tokens_adversary=("reward_adversary", "sum"),
+                      rounds=("round", "max"))
+    return out.reset_index().assign(diverging=diverging)
+
+
+def vista_tables(record: Record, s: VistaSetup, runs: int, experiment: str, task: Objective) -> Tables:
+    """rounds.parquet and summary.parquet; divergence is judged as the DC would, from what it saw."""
+    stack = lambda name: np.stack([getattr(g, name) for g in record.logs])  # noqa: E731  [T, B]
+    flags = vista.diverging(np.stack(record.estimate_norms), stack("accepted"), stack("tau"))
+    rounds = rounds_frame(record, s, runs, experiment, task)
+    return {"rounds": rounds, "summary": runs_frame(rounds, flags)}
+
+
+def run_vista(cfg: VistaConfig, task: Objective, experiment: str) -> Tables:
+    """Every method x run of `cfg` on `task` as one batch; Ctrl-C raises Interrupted with the finished rounds."""
+    record = Record([], [])
+    try:
+        s = setup(cfg, task.dim)
+        ledger = MemoryLedger(batch=s.control.batch, min_stake=s.proto.min_stake, slash_bps=s.proto.slash_bps)
+        with Progress(console=Console(stderr=True), transient=True) as bar:
+            job = bar.add_task(f"{experiment}: {len(s.names)} methods x {cfg.runs} runs", total=cfg.rounds)
+            play(ledger, node_addresses(s.swarm.size, cfg.seed), task, s, cfg.rounds, cfg.seed, record,
+                 lambda log, out: bar.advance(job))
+    except KeyboardInterrupt:
+        tables = vista_tables(record, s, cfg.runs, experiment, task) if record.logs else {}
+        raise Interrupted(tables, {"rounds": len(record.logs), "of": cfg.rounds},
+                          f"{len(record.logs)} of {cfg.rounds} rounds") from None
+    return vista_tables(record, s, cfg.runs, experiment, task)
+
+
+def summarise(tables: Tables) -> pd.DataFrame:
+    """Per method, means over runs: final loss and gap f - f*, acceptance rate, tokens earned by the honest
+    and by the adversarial nodes; and how many runs diverge."""
+    g = tables["summary"].groupby("method", sort=False)
+    return pd.DataFrame({"loss": g["final_loss"].mean(), "f - f*": g["final_gap"].mean(),
+                         "accepted": g["acceptance"].mean(), "tokens honest": g["tokens_honest"].mean(),
+                         "tokens adv.": g["tokens_adversary"].mean(), "diverging": g["diverging"].sum().astype(int)})
+
+
+def divergence_warnings(summary: pd.DataFrame, alpha0: float, lam: float, smoothness: float | None) -> list[str]:
+    """One line per diverging method, naming its runs and the fix."""
+    lines = []
+    for method, g in summary[summary["diverging"]].groupby("method", sort=False):
+        bound = (f"alpha0 <= 1/(L(1 + lam)) = {1 / (smoothness * (1 + lam)):.3g} here (L = {smoothness:.3g})"
+                 if smoothness else "alpha0 <= 1/(L(1 + lam)), L the largest curvature on the path")
+        runs = ", ".join(str(r) for r in g["run"])
+        lines.append(f"{method} diverges in run{'s' if len(g) > 1 else ''} {runs}: its accepted estimates grow "
+                     f"geometrically at alpha0 = {alpha0:g}; lower it: {bound} (--set alpha0=...)")
+    return lines
 
 
 def plot_rounds(tables: Tables, out: Path) -> list[Path]:
@@ -159,7 +190,8 @@ def plot_rounds(tables: Tables, out: Path) -> list[Path]:
                  cum_adversary=r.groupby(["method", "run"])["reward_adversary"].cumsum())
     window = max(1, int(r["round"].max()) // 60)
     return [
-        band_plot(r, "loss", out / "loss.png", logy=True, title="f(theta_t): mean +- 1 std (geometric)"),
+        band_plot(r, "gap", out / "gap.png", logy=True, ylabel="f(theta_t) - f*",
+                  title="optimality gap f - f*: mean +- 1 std (geometric)"),
         band_plot(r, "grad_norm", out / "grad_norm.png", logy=True, ylabel="||grad f(theta_t)||"),
         band_plot(r, "eta", out / "eta.png", logx=True, title="announced eta (log rounds: VISTA moves early)"),
         band_plot(r.assign(accepted=r["accepted"].astype(float)), "accepted", out / "acceptance.png",
@@ -172,22 +204,33 @@ def plot_rounds(tables: Tables, out: Path) -> list[Path]:
 def plot_sweep(tables: Tables, key: str, out: Path) -> list[Path]:
     r = tables["rounds"]
     v = r[r["method"] == "vista"].assign(**{key: lambda d: d["sweep"].astype(str)})
-    paths = [band_plot(v, "loss", out / f"sweep_{key}_loss.png", by=key, logy=True,
-                       title=f"VISTA loss across {key}"),
+    paths = [band_plot(v, "gap", out / f"sweep_{key}_gap.png", by=key, logy=True,
+                       title=f"VISTA f - f* across {key}"),
              band_plot(v, "eta", out / f"sweep_{key}_eta.png", by=key, logx=True,
                        title=f"VISTA eta across {key}")]
     # the constant baselines do not depend on the swept key: one copy of them for reference
     first = r[(r["sweep"] == r["sweep"].iloc[0]) & (r["method"] != "vista")]
-    paths.append(band_plot(pd.concat([first, v.assign(method="vista " + key + "=" + v[key])]), "loss",
-                           out / f"sweep_{key}_vs_baselines.png", logy=True))
+    paths.append(band_plot(pd.concat([first, v.assign(method="vista " + key + "=" + v[key])]), "gap",
+                           out / f"sweep_{key}_vs_baselines.png", logy=True, ylabel="f(theta_t) - f*"))
     return paths
 
 
-EXPERIMENTS = (
-    Experiment(
-        "quad3d", "VISTA vs constant eta on f = (x^2 + 2y^2 + 3z^2)/2, 1 honest + 1 rational adversary",
-        Quad3dConfig, lambda cfg: run_vista(cfg, Quadratic(), "quad3d"), plot_rounds, plot_sweep),
-    Experiment(
-        "scalar1d", "VISTA vs constant eta on f = log(1+x^2) + x^2/20, 1 honest + 4 colluding adversaries (midrange)",
-        Scalar1dConfig, lambda cfg: run_vista(cfg, LogBowl1D(), "scalar1d"), plot_rounds, plot_sweep),
-)
+def implementation(experiment: str, task: Callable[[VistaConfig], Objective]) -> Implementation:
+    """The VISTA engine on the objective `task(cfg)`, as a named experiment."""
+    def check(cfg: VistaConfig) -> None:  # the named objectives' configs did this already; sims.api tasks need it
+        cfg.game_estimator(task(cfg).dim)
+
+    def warnings(tables: Tables, cfg: VistaConfig) -> list[str]:
+        return divergence_warnings(tables["summary"], cfg.alpha0, cfg.lam, getattr(task(cfg), "smoothness", None))
+
+    def about(cfg: VistaConfig) -> dict:
+        t = task(cfg)
+        return {"objective": {"task": repr(t), "dim": t.dim, "f_star": t.f_star,
+                              "smoothness": getattr(t, "smoothness", None)}}
+
+    return Implementation(run=lambda cfg: run_vista(cfg, task(cfg), experiment), plot=plot_rounds,
+                          summary=summarise, sweep_plot=plot_sweep, check=check, warnings=warnings, about=about)
+
+
+QUAD3D = implementation("quad3d", ObjectiveConfig.task)
+SCALAR1D = implementation("scalar1d", ObjectiveConfig.task)

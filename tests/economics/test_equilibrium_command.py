@@ -58,3 +58,17 @@ def test_bad_input_names_the_flag(invoke, args, flag):
     result = invoke(*args, "--json")
     assert result.exit_code != 0
     assert flag in result.output
+
+
+@pytest.mark.parametrize("where", ["missing-dir/curves.png", "a-dir"])
+def test_an_unwritable_plot_path_is_refused_before_solving(invoke, tmp_path, monkeypatch, where):
+    import economics.equilibrium
+
+    def no_solve(*args, **kwargs):
+        raise AssertionError("solved before checking --plot")
+
+    monkeypatch.setattr(economics.equilibrium, "solve", no_solve)
+    (tmp_path / "a-dir").mkdir()
+    result = invoke("--dim", "3", "--points", "3", "--plot", str(tmp_path / where))
+    assert result.exit_code == 2 and "--plot" in result.output and "cannot write" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "missing-dir").exists()

@@ -79,6 +79,7 @@ def test_async_sgd_applies_every_finite_report_at_once():
     assert [t.staleness for t in trace] == [0, 1, 1]
 
 
+@pytest.mark.slow  # byzfl loads torch
 def test_cross_check_with_byzfl():
     byzfl = pytest.importorskip("byzfl")
     rng = np.random.default_rng(1)

@@ -14,11 +14,42 @@ def test_rates_end_to_end(tmp_path):
     tables = run_rates(cfg)
     fits = tables["fits"]
     assert len(fits) == 4 and set(fits["reference"]) == {-1 / 4, -1 / 6}
-    assert fits["slope"].le(1e-12).all()  # min ||grad f|| is a running minimum: it cannot rise
-    r = tables["rounds"]
-    assert r.groupby(["objective", "variant", "run"])["min_grad_norm"].apply(lambda v: v.is_monotonic_decreasing).all()
-    assert (tables["reports"]["staleness"] >= 0).all()
+    assert set(tables["rounds"].groupby(["objective", "variant"])["run"].nunique()) == {2}
+    reports = tables["reports"]
+    assert (reports["staleness"] > 0).mean() > 0.5  # asynchrony: most reports were computed at an older model
+    assert (reports["adversarial"] == (reports["worker"] >= cfg.workers - cfg.adversaries)).all()
     assert [p.name for p in plot_rates(tables, tmp_path)] == ["rates.png"]
+
+
+def test_first_order_slopes_are_near_the_reference_rate():
+    """Seeded regression of the rate claim at a size that runs in seconds. Measured at this size (dim 4, 4 runs,
+    2000 updates, sign-flip attack) on seeds 0, 10, 20, 30: first-order slopes in [-0.61, -0.22] (reference
+    -1/4; the running minimum falls faster than the asymptotic rate this early), zeroth-order in [-0.66, -0.02]
+    (too noisy to check here). Seed 0 gave -0.592 (Rosenbrock) and -0.497 (Cauchy); the window [ref - 0.45,
+    ref + 0.05] holds them with margin 0.1 below and 0.25 above, and fails for a method that stops descending
+    (slope near 0) or a gradient that collapses to zero (slope far below)."""
+    cfg = RatesConfig(runs=4, rounds=2000, dim=4, points=60, seed=0, variants=["first-order"])
+    fits = run_rates(cfg)["fits"].set_index("objective")
+    assert set(fits.index) == {"rosenbrock", "cauchy-regression"}
+    for objective, fit in fits.iterrows():
+        assert fit["reference"] - 0.45 <= fit["slope"] <= fit["reference"] + 0.05, (objective, fit["slope"])
+
+
+def test_farsign_reaches_the_target_first_when_stragglers_slow_synchronous_rules():
+    """Seeded regression of the headline: with two persistent stragglers (5x slower) and Gaussian-noise
+    adversaries, FAR-SIGN's slowest run reaches 80% test accuracy on the synthetic clusters before the fastest
+    run of every robust baseline (they wait for the slowest worker each step). Measured on seeds 0-7: ratio
+    (best baseline time / FAR-SIGN time) 1.87 to 4.51; seed 0: 1.87. The test asks for 1.5. a0 = 0.03: the
+    synthetic task takes larger steps than MNIST's tuned 0.003 (from a0 in {0.01, 0.03, 0.1} on seeds 0-1)."""
+    cfg = MnistConfig(dataset="synthetic", models=["logreg"], runs=2, rounds=300, horizon=12.0, eval_interval=0.25,
+                      test_size=500, target=0.8, seed=0, batch=16, attacks=["gaussian"], a0=0.03, slow_workers=2,
+                      slowdown=5.0, methods=["farsign", "median", "trimmed-mean", "krum", "multi-krum",
+                                             "geometric-median", "sign-majority"])
+    s = run_mnist(cfg)["summary"].fillna({"time_to_target": np.inf})
+    farsign_worst = s.loc[s["method"] == "farsign", "time_to_target"].max()
+    baselines_best = s[s["robust_baseline"]].groupby("method")["time_to_target"].min()
+    assert np.isfinite(farsign_worst)
+    assert (baselines_best > 1.5 * farsign_worst).all(), (farsign_worst, baselines_best.to_dict())
 
 
 def test_slope_fit_recovers_a_known_power_law():
@@ -88,13 +119,11 @@ def test_fault_count_rules_are_capped_unless_told_and_refuse_an_undefined_f():
     assert resolve(MnistConfig, {"assumed_faults": 5, "methods": ["farsign", "krum"]}).faults("krum") == 5
 
 
-def test_a_sweep_that_fails_part_way_keeps_the_values_already_run(tmp_path):
+def test_a_sweep_needing_missing_mnist_is_refused_before_anything_runs(tmp_path):
     from sims.runner import run_experiment
 
     tiny = {"models": ["logreg"], "runs": 1, "rounds": 60, "horizon": 4.0, "attacks": ["sign-flip"],
-            "methods": ["farsign"], "eval_interval": 2.0, "test_size": 100, "batch": 8,
-            "data_dir": str(tmp_path / "no-mnist-here")}
-    with pytest.raises(FileNotFoundError):
+            "methods": ["farsign"], "data_dir": str(tmp_path / "no-mnist-here")}
+    with pytest.raises(ConfigError, match="--set dataset=synthetic"):
         run_experiment("farsign-mnist", tiny, tmp_path / "s", sweep="dataset=synthetic,mnist")
-    kept = pd.read_parquet(tmp_path / "s" / "evals.parquet")
-    assert set(kept["sweep"]) == {"synthetic"} and len(kept) >= 2
+    assert not (tmp_path / "s").exists()

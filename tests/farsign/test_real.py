@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from coordinator import aggregators as agg
 from coordinator import directions, farsign
@@ -13,6 +14,7 @@ from sims.async_clock import Clock, Latency
 from sims.farsign_experiments import CauchyRegression, NoisyObjective, identity
 
 
+@pytest.mark.slow
 def test_real_processes_drive_farsign_and_a_synchronous_baseline():
     task = NoisyObjective(CauchyRegression(dim=4, samples=40), noise=0.1)
     x0 = np.zeros(4)
@@ -26,7 +28,7 @@ def test_real_processes_drive_farsign_and_a_synchronous_baseline():
     assert all(t.staleness == (t.updates - 1) - t.version >= 0 for t in trace)
     assert np.all(np.diff([t.time for t in trace]) >= 0)
     assert np.isfinite(state.x).all() and state.n == 60
-    assert task.f.value(state.x) < task.f.value(x0)
+    assert task.f.loss(state.x) < task.f.loss(x0)
 
     state, trace = async_real.run(agg.synchronous(agg.CoordinateMedian(), 0.1, 3), FirstOrder(task, identity),
                                   3, x0, budget=4, seed=0)
