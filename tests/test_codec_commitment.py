@@ -55,3 +55,44 @@ def test_batched_commitments_equal_the_single_form():
     salts = [rng.bytes(32) for _ in range(5)]
     addr = "0x" + "ab" * 20
     assert commitments(9, addr, fx, salts) == [commitment(9, addr, codec.pack(fx[b]), salts[b]) for b in range(5)]
+
+
+@pytest.mark.parametrize("bits", [0, 8, 16, 20])
+def test_encode_accepts_both_int32_edges_and_refuses_one_beyond(bits):
+    unit = 2.0**-bits
+    edges = np.array([codec.INT32_MIN * unit, codec.INT32_MAX * unit])
+    assert codec.encode(edges, bits).tolist() == [-(2**31), 2**31 - 1]
+    # rounding to the nearest integer decides: 0.4 past an edge still rounds onto it, 0.6 past it does not
+    assert codec.encode(edges + [-0.4 * unit, 0.4 * unit], bits).tolist() == [-(2**31), 2**31 - 1]
+    for beyond in [(codec.INT32_MIN - 1) * unit, (codec.INT32_MAX + 1) * unit, (codec.INT32_MAX + 0.6) * unit]:
+        with pytest.raises(codec.CodecError, match="report: magnitude .* exceeds the fixed-point range"):
+            codec.encode(np.array([0.0, beyond]), bits)
+    assert codec.max_magnitude(bits) == codec.INT32_MAX * unit
+
+
+def test_the_range_constants_are_int32():
+    assert (codec.INT32_MIN, codec.INT32_MAX) == (np.iinfo(np.int32).min, np.iinfo(np.int32).max)
+
+
+def test_in_range_is_exactly_int32():
+    fx = np.array([-(2**31) - 1, -(2**31), -1, 0, 2**31 - 1, 2**31, 2**40])
+    assert codec.in_range(fx).tolist() == [False, True, True, True, True, False, False]
+
+
+def test_pack_unpack_round_trip_at_the_edges():
+    fx = np.array([-(2**31), -(2**31) + 1, -1, 0, 1, 2**31 - 2, 2**31 - 1])
+    data = codec.pack(fx)
+    assert data[:4] == b"\x80\x00\x00\x00" and data[-4:] == b"\x7f\xff\xff\xff"  # big-endian two's complement
+    assert len(data) == 4 * fx.size
+    assert codec.unpack(data).tolist() == fx.tolist()
+    assert codec.unpack(data).dtype == np.int64
+    with pytest.raises(codec.CodecError, match="packed length 5 is not a multiple of 4"):
+        codec.unpack(data[:5])
+
+
+def test_encode_rounds_to_nearest_and_decode_inverts_the_scale():
+    fx = codec.encode(np.array([1.5, -0.25, 2.0**-17 * 3, -(2.0**-17) * 3]), 16)
+    assert fx.tolist() == [98304, -16384, 2, -2]  # 1.5 and -1.5 units round half to even
+    assert fx.dtype == np.int64
+    assert codec.decode(np.array([98304, -16384]), 16).tolist() == [1.5, -0.25]
+    assert codec.encode(np.array([]), 16).tolist() == []
