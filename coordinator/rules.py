@@ -74,6 +74,6 @@ def settle(accepted: np.ndarray, revealed: np.ndarray, committed: np.ndarray, re
     paid    = reward to every revealer of an accepted round, nothing on rejection;
     slashed = floor(stake * slash_bps / 10_000) for every node that committed and did not reveal.
     """
-    paid = np.where(accepted[:, None] & revealed, reward, 0).astype(object)
+    paid = np.where(accepted[:, None] & revealed, np.asarray(reward, dtype=object), 0)  # reward may pass int64
     slashed = np.where(committed & ~revealed, np.asarray(stake, dtype=object) * slash_bps // 10_000, 0)
     return paid, slashed.astype(object)

@@ -1,0 +1,60 @@
+"""The round rules at their numeric edges: exact squared distances past int64, quorum per run, uint256-safe
+payouts and slashes (the arithmetic the contract does in int256/uint256)."""
+import numpy as np
+
+from coordinator import rules
+from protocol import codec
+
+
+def pair(a, b):
+    """Two revealed reports of one run: reports [1, 2, k], revealed [1, 2]."""
+    return np.array([[a, b]], dtype=np.int64), np.ones((1, 2), dtype=bool)
+
+
+def test_squared_distance_exact_at_two_to_the_63():
+    # 2 coordinates of difference 2**31 each: 2 * 2**62 = 2**63, one past int64
+    reports, revealed = pair([codec.INT32_MAX, codec.INT32_MAX], [-1, -1])
+    assert rules.pairwise_sq_dist_max(reports, revealed).tolist() == [2**63]
+
+
+def test_squared_distance_exact_when_the_dimension_exceeds_the_node_count():
+    # k = 4 differences of 1_518_500_250: each square just above 2**61, the sum past int64 and not a float64
+    d = 1_518_500_250
+    reports, revealed = pair([d // 2] * 4, [-(d // 2)] * 4)
+    assert rules.pairwise_sq_dist_max(reports, revealed).tolist() == [4 * d * d]
+
+
+def test_unrevealed_and_identical_reports_add_no_distance():
+    reports = np.array([[[5, -3], [5, -3], [1000, 1000]]])
+    revealed = np.array([[True, True, False]])
+    assert rules.pairwise_sq_dist_max(reports, revealed).tolist() == [0]
+    assert rules.consistent(reports, revealed, np.array([0]), quorum=2).tolist() == [True]
+
+
+def test_one_unit_past_tau_is_refused_near_the_int32_edge():
+    """||y_a - y_b||^2 = tau^2 + 1 with tau ~ 2**31: a float64 comparison would round the excess away."""
+    tau = codec.INT32_MAX
+    reports, revealed = pair([tau, 1], [0, 0])
+    assert rules.consistent(reports, revealed, np.array([tau]), quorum=2).tolist() == [False]
+    reports, revealed = pair([tau, 0], [0, 0])
+    accepted = rules.consistent(reports, revealed, np.array([tau]), quorum=2)
+    assert accepted.tolist() == [True] and accepted.dtype == bool
+
+
+def test_quorum_counts_each_run_of_a_batch_alone():
+    reports = np.zeros((2, 3, 1), dtype=np.int64)
+    revealed = np.array([[True, False, False], [True, True, False]])
+    assert rules.consistent(reports, revealed, np.array([10, 10]), quorum=2).tolist() == [False, True]
+
+
+def test_settle_is_exact_for_uint256_amounts():
+    big = 2**200 + 1
+    accepted = np.array([True, False])
+    revealed = np.array([[True, False], [True, False]])
+    committed = np.ones((2, 2), dtype=bool)
+    stake = np.array([[999, 2**62 + 7], [999, 2**62 + 7]], dtype=object)
+    paid, slashed = rules.settle(accepted, revealed, committed, big, stake, slash_bps=5_000)
+    assert paid.tolist() == [[big, 0], [0, 0]]  # the rejected run pays nobody
+    # floor(999 / 2) and floor((2**62 + 7) / 2), in integers
+    assert slashed.tolist() == [[0, 2**61 + 3], [0, 2**61 + 3]]
+    assert all(type(v) is int for v in [*paid.ravel(), *slashed.ravel()])
