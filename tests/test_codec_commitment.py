@@ -96,3 +96,12 @@ def test_encode_rounds_to_nearest_and_decode_inverts_the_scale():
     assert fx.dtype == np.int64
     assert codec.decode(np.array([98304, -16384]), 16).tolist() == [1.5, -0.25]
     assert codec.encode(np.array([]), 16).tolist() == []
+
+
+def test_float32_reports_are_checked_in_float64():
+    """A float32 gradient (torch's default) scaled in float32 would compare 2**31 against a float32 INT32_MAX,
+    which rounds up to 2**31 itself, and let one past the edge through."""
+    edge = np.array([2.0**15], dtype=np.float32)  # exactly 2**31 units at scale 16
+    with pytest.raises(codec.CodecError, match="exceeds the fixed-point range"):
+        codec.encode(edge, 16)
+    assert codec.encode(np.array([0.5, -1.25], dtype=np.float32), 16).tolist() == [32768, -81920]

@@ -36,6 +36,15 @@ def test_a_round_without_reveals_estimates_zero(estimator):
     assert g.tolist() == [[0.0, 0.0], [1.0, 1.0]]
 
 
+@pytest.mark.parametrize("estimator", ["mean", "midrange"])
+def test_a_run_without_reveals_estimates_zero_from_the_recorded_aggregates(estimator):
+    """With nothing revealed the extremes are the empty min and max (int64 max and min), not a report."""
+    reports = np.array([[[3, 4]], [[8, -8]]])
+    total, count, lo, hi = rules.aggregates(reports, np.array([[False], [True]]))
+    g = rules.estimate(total, count, lo, hi, estimator, scale_bits=2)
+    assert g.tolist() == [[0.0, 0.0], [2.0, -2.0]]
+
+
 def test_unknown_estimator_names_the_field():
     with pytest.raises(ValueError, match="estimator: unknown 'median'"):
         rules.estimate(np.zeros((1, 1)), np.ones(1), np.zeros((1, 1)), np.zeros((1, 1)), "median", 16)
