@@ -31,8 +31,8 @@ def test_midrange_is_the_centre_of_the_extremes_in_real_units():
 
 @pytest.mark.parametrize("estimator", ["mean", "midrange"])
 def test_a_round_without_reveals_estimates_zero(estimator):
-    g = rules.estimate(np.array([[0, 0], [8, 8]]), np.array([0, 2]), np.array([[0, 0], [4, 4]]),
-                       np.array([[0, 0], [4, 4]]), estimator, scale_bits=2)
+    g = rules.estimate(np.array([[7, -7], [8, 8]]), np.array([0, 2]), np.array([[3, -5], [4, 4]]),
+                       np.array([[3, -5], [4, 4]]), estimator, scale_bits=2)  # row 0's aggregates are ignored
     assert g.tolist() == [[0.0, 0.0], [1.0, 1.0]]
 
 

@@ -58,3 +58,17 @@ def test_settle_is_exact_for_uint256_amounts():
     # floor(999 / 2) and floor((2**62 + 7) / 2), in integers
     assert slashed.tolist() == [[0, 2**61 + 3], [0, 2**61 + 3]]
     assert all(type(v) is int for v in [*paid.ravel(), *slashed.ravel()])
+
+
+def test_payouts_sum_exactly_over_a_full_round():
+    """64 revealers paid 2**60 each: the pool's debit passes int64, so the amounts must be Python integers."""
+    paid, slashed = rules.settle(np.array([True]), np.ones((1, 64), dtype=bool), np.ones((1, 64), dtype=bool), 2**60,
+                                 np.full((1, 64), 10, dtype=object), slash_bps=5_000)
+    assert paid.sum(axis=1).tolist() == [64 * 2**60] and slashed.sum() == 0
+
+
+def test_slashes_of_int64_stakes_do_not_overflow():
+    stake = np.array([[2**62, 3]], dtype=np.int64)  # stake * slash_bps passes int64
+    _, slashed = rules.settle(np.array([True]), np.zeros((1, 2), dtype=bool), np.ones((1, 2), dtype=bool), 1, stake,
+                              slash_bps=5_000)
+    assert slashed.tolist() == [[2**61, 1]]

@@ -128,17 +128,18 @@ def test_oracle_without_the_true_norm_names_the_field():
     import pytest
 
     p = make(batch=1, oracle=True)
-    with pytest.raises(ValueError, match=r"grad_sq: the oracle variant needs \|\|grad f\(theta_1\)\|\|\^2 at init"):
+    with pytest.raises(ValueError, match=r"^grad_sq: the oracle variant needs \|\|grad f\(theta_1\)\|\|\^2 at init$"):
         vista.init(p, 3)
     s = vista.init(p, 3, grad_sq=np.ones(1))
-    with pytest.raises(ValueError, match=r"grad_sq: the oracle variant needs .* each round"):
+    with pytest.raises(ValueError, match=r"^grad_sq: the oracle variant needs .* each round$"):
         vista.update(p, s, np.array([True]), np.zeros((1, 3)))
 
 
 def test_concat_checks_every_part_and_select_undoes_it():
     import pytest
 
-    parts = [make(batch=2, lam=0.5), make(batch=1, eta_min=4.0, eta_max=4.0, alpha0=0.3), make(batch=3, oracle=True)]
+    parts = [make(batch=2, lam=0.5, beta=0.5), make(batch=1, eta_min=4.0, eta_max=4.0, alpha0=0.3, beta=0.5),
+             make(batch=3, oracle=True, beta=0.5)]
     p = vista.concat(parts)
     assert p.batch == 6 and np.array_equal(p.eta_grid, GRID) and np.array_equal(p.mse_curve, MSE)
     for rows, part in [([0, 1], parts[0]), ([2], parts[1]), ([3, 4, 5], parts[2])]:
@@ -147,11 +148,11 @@ def test_concat_checks_every_part_and_select_undoes_it():
             assert np.array_equal(getattr(back, name), getattr(part, name)), name
         assert back.beta == part.beta
     assert vista.concat(parts[:1]).batch == 2
-    other_beta = make(batch=1, beta=0.5)
-    other_grid = vista.params(GRID * 2, MSE, eta_min=4.0, eta_max=16.0)
+    other_beta = make(batch=1, beta=0.9)
+    other_grid = vista.params(GRID * 2, MSE, eta_min=4.0, eta_max=16.0, beta=0.5)
     for odd in (other_beta, other_grid):
         for position in range(3):  # wherever the odd part sits, it is refused
             mixed = [parts[0], parts[1]]
             mixed.insert(position, odd)
-            with pytest.raises(ValueError, match="methods in one batch must share the equilibrium grid and beta"):
+            with pytest.raises(ValueError, match="^methods in one batch must share the equilibrium grid and beta$"):
                 vista.concat(mixed)

@@ -28,16 +28,10 @@ from typing import Iterator, List, Optional
 
 import typer
 
-from tools.mutation_score import ROOT, WORK, Mutant, judge, load_equivalents, report
+from tools.mutation_score import ROOT, WORK, Mutant, judge, load_equivalents, report, selection
 
 LINKED = ("protocol", "coordinator", "economics", "nodes", "sims", "contracts", "tests")
 MUTMUT = Path(sys.executable).parent / "mutmut"
-
-
-def settings() -> tuple[dict, dict[str, list[str]]]:
-    """(mutmut's settings, module glob -> tests) from pyproject.toml."""
-    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    return data["tool"]["mutmut"], data["tool"]["deml"]["mutation"]["python"]
 
 
 def toml_table(name: str, values: dict) -> str:
@@ -133,13 +127,8 @@ def main(
     out: Path = typer.Option(WORK, help="folder for python.json and python.md"),
 ):
     """Mutation-test the mapped Python modules with mutmut and print the score per module."""
-    base, mapping = settings()
-    chosen = module or list(mapping)
-    unknown = [m for m in chosen if m not in mapping]
-    if unknown:
-        typer.echo(f"--module: {', '.join(unknown)} not in [tool.deml.mutation.python]; "
-                   f"known: {', '.join(mapping)}", err=True)
-        raise typer.Exit(2)
+    mapping, chosen = selection("python", module, "--module")
+    base = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
     mutants, timing = [], {}
     for m in chosen:
         found, seconds = run_module(m, mapping[m], base, sample, seed)

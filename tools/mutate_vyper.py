@@ -33,7 +33,6 @@ import sys
 import tempfile
 import threading
 import time
-import tomllib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +40,7 @@ from typing import List, Optional
 
 import typer
 
-from tools.mutation_score import ROOT, WORK, Mutant, judge, load_equivalents, report
+from tools.mutation_score import ROOT, WORK, Mutant, judge, load_equivalents, report, selection
 
 COMPARE = {"<": ["<=", ">"], "<=": ["<", ">="], ">": [">=", "<"], ">=": [">", "<="], "==": ["!="], "!=": ["=="]}
 COMMUTATIVE = {"min", "max", "unsafe_add", "unsafe_mul"}
@@ -301,13 +300,7 @@ def main(
     out: Path = typer.Option(WORK, help="folder for vyper.json and vyper.md"),
 ):
     """Mutation-test the Vyper contracts against their chain tests and print the score."""
-    mapping = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["deml"]["mutation"]["vyper"]
-    chosen = contract or list(mapping)
-    unknown = [c for c in chosen if c not in mapping]
-    if unknown:
-        typer.echo(f"--contract: {', '.join(unknown)} not in [tool.deml.mutation.vyper]; "
-                   f"known: {', '.join(mapping)}", err=True)
-        raise typer.Exit(2)
+    mapping, chosen = selection("vyper", contract, "--contract")
     changes = [c for f in chosen for c in mutants(ROOT / f)]
     print(f"{len(changes)} mutants: " + ", ".join(f"{k} {n}" for k, n in sorted(Counter(c.kind for c in changes).items())))
     if list_only:

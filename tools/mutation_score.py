@@ -38,6 +38,18 @@ class Mutant:
         return "equivalent" if self.equivalent else self.status
 
 
+def selection(kind: str, chosen: list[str] | None, option: str) -> tuple[dict[str, list[str]], list[str]]:
+    """pyproject's [tool.deml.mutation.KIND] map (source -> its tests) and the sources chosen from it (all by
+    default); an unknown one is refused in one line naming the option, exit status 2."""
+    mapping = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["deml"]["mutation"][kind]
+    unknown = [c for c in chosen or [] if c not in mapping]
+    if unknown:
+        typer.echo(f"{option}: {', '.join(unknown)} not in [tool.deml.mutation.{kind}] of pyproject.toml; "
+                   f"known: {', '.join(mapping)}", err=True)
+        raise typer.Exit(2)
+    return mapping, chosen or list(mapping)
+
+
 def load_equivalents(kind: str, path: Path = EQUIVALENT) -> dict[str, tuple[str, str]]:
     """name -> (mutated line, reason) for the `kind` ("python" or "vyper") entries of the list."""
     entries = tomllib.loads(path.read_text()).get(kind, []) if path.exists() else []
