@@ -78,17 +78,17 @@ def code_mask(lines: list[str]) -> list[str]:
     mutators below see code only; declaration lines (decorators, imports, signatures, events, structs) blank."""
     out, in_doc = [], False
     for text in lines:
-        chars, i, quote = list(text), 0, None
-        if in_doc or NOT_CODE.match(text):
-            start = text.find('"""')
-            blank = in_doc and start < 0 or not in_doc
-            if in_doc and start >= 0:
-                in_doc = False
-                chars = [" "] * (start + 3) + chars[start + 3:]
-                text = "".join(chars)
-            elif blank:
+        if in_doc:  # inside a docstring: blank up to its end, if it ends on this line
+            end = text.find('"""')
+            if end < 0:
                 out.append(" " * len(text))
                 continue
+            in_doc = False
+            text = " " * (end + 3) + text[end + 3:]
+        elif NOT_CODE.match(text):
+            out.append(" " * len(text))
+            continue
+        chars, i, quote = list(text), 0, None
         while i < len(chars):
             c = chars[i]
             if quote is None and text.startswith('"""', i):
@@ -200,7 +200,7 @@ def line_changes(text: str, code: str) -> list[tuple[int, str, str, str]]:
 def mutants(path: Path) -> list[Change]:
     """Every mutant of one contract, in source order."""
     lines = path.read_text().splitlines()
-    rel = str(path.relative_to(ROOT))
+    rel = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
     out = []
     for n, (text, code) in enumerate(zip(lines, code_mask(lines)), start=1):
         for col, kind, before, after in line_changes(text, code):
