@@ -1,11 +1,11 @@
-# Two entry points that work on a fresh machine with only Python: `make demo` and `make test`.
+# Entry points on a fresh machine: `make demo` needs only Python >= 3.11; `make test` also needs npm (for anvil).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # real MNIST when the shared data folder is beside the checkout (tests needing it skip otherwise)
 DEML_DATA_DIR ?= $(abspath $(wildcard ../shared/data/mnist))
 export DEML_DATA_DIR
 
-.PHONY: install demo test bench mutate mutate-quick clean
+.PHONY: install demo test test-fast bench mutate mutate-quick clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -20,6 +20,11 @@ demo: install
 test: install
 	$(PY) -m contracts.anvil install
 	$(PY) -m pytest -n 2 -q
+
+# everything but the tests marked slow (end-to-end runs, the chain state machine)
+test-fast: install
+	$(PY) -m contracts.anvil install
+	$(PY) -m pytest -n 2 -q -m "not slow"
 
 # mutation testing (not part of `make test`): mutmut module by module, then our Vyper mutator; scores per module
 # in .mutation/{python,vyper}.md. mutate-quick samples N mutants per module (N=10) and N of the contract's.

@@ -39,9 +39,10 @@ def per_run_loop(cfg: Quad3dConfig, runs: int, rounds: int) -> float:
     for m in range(len(names)):
         single = vista.select(control, slice(m, m + 1))
         for r in range(runs):
-            led = MemoryLedger(batch=1)
-            provision(led, node_addresses(2, r), proto.reward, rounds, 10 * proto.reward)
-            run(led, task, swarm, single, proto, rounds=rounds, rng=np.random.default_rng(r))
+            led = MemoryLedger(batch=1, min_stake=proto.min_stake, slash_bps=proto.slash_bps)
+            members = node_addresses(2, r)
+            provision(led, members, proto, rounds)
+            run(led, task, swarm, single, proto, members=members, rounds=rounds, rng=np.random.default_rng(r))
     return time.perf_counter() - t0
 
 

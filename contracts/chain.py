@@ -176,6 +176,16 @@ class Chain:
         return [Reverted(_reason(a["error"].get("data"), a["error"].get("message"))) if "error" in a
                 else bytes(HexBytes(a["result"])) for a in answers]
 
+    # --------------------------------------------------------------------------------------------- logs
+    def logs(self, address: str, from_block: int, to_block: int | str = "latest",
+             topics: Sequence[bytes | None] = ()) -> list[tuple[str, tuple[bytes, ...], bytes]]:
+        """Every log of `address` in blocks [from_block, to_block] whose topics match `topics` (None matches
+        anything), in block and log order, as (address, topics, data)."""
+        query = {"address": address, "fromBlock": from_block, "toBlock": to_block,
+                 "topics": [None if t is None else "0x" + t.hex() for t in topics]}
+        return [(to_checksum_address(lg["address"]), tuple(bytes(t) for t in lg["topics"]), bytes(lg["data"]))
+                for lg in self.w3.eth.get_logs(query)]
+
     # ------------------------------------------------------------------------------------------- blocks
     def mine(self, blocks: int) -> None:
         if blocks <= 0:

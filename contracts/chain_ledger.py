@@ -6,11 +6,15 @@ by the chain's first account) and decides how their messages travel:
 
 - mode="relay" (default): each node signs its commitment off-chain (EIP-712) and one transaction from the DC
   submits them all; the reveals are checked at once by a dry run, so that a bad one raises from `reveal()`
-  as it would on MemoryLedger, and then travel in the finalizing transaction. Three transactions a round.
+  as it would on MemoryLedger, and then travel with the settling transaction (split over more transactions
+  where the per-transaction gas cap needs it). Three transactions a round at small sizes.
 - mode="per-node": one transaction per node message, signed with the node's own key, as a swarm of real
   processes sends them.
 
-A refused call raises the typed `LedgerError` of the contract's revert reason.
+Either way an entry already done in its round is skipped (the contract's relayer verbs skip it; per node, the
+dry run that would meet "already committed" or "already revealed" drops it), as MemoryLedger does. Outcomes are
+read back from the chain's events (RoundOpened, Revealed, Finalized, Paid, Slashed), never from what this
+process sent. A refused call raises the typed `LedgerError` of the contract's revert reason.
 """
 from __future__ import annotations
 
@@ -28,20 +32,25 @@ from contracts.chain import EMBEDDED, Chain, connect
 from contracts.client import MAX_REPORT_BYTES, Deployment, Outcome, deploy
 from protocol import codec
 from protocol.commitment import keccak
-from protocol.ledger import Balances, Commit, LedgerError, Reveal, RoundOutcome, RoundSpec, ledger_error
+from protocol.ledger import (Balances, Commit, LedgerError, Reveal, RoundOutcome, RoundSpec, aggregates,
+                             ledger_error)
 
 Mode = Literal["relay", "per-node"]
 NODE_ETHER = 10**19  # 10 ether: gas for a node's own transactions at the client's fee cap
+DONE = ("already committed", "already revealed")
 
 
 @dataclass
 class _Live:
-    """What the ledger remembers of the round in flight: its members (to lay the outcome out by node), the
-    report dimension, the gas of each phase, and the openings waiting for the finalizing transaction."""
+    """What the ledger keeps of the round in flight: its candidates and admitted members (from RoundOpened), the
+    report dimension, the block it opened in, the gas of each phase, and the openings waiting for the settling
+    transaction."""
 
     round_id: int
-    members: list[str]
+    candidates: list[str]
+    members: tuple[str, ...]
     dim: int
+    block: int
     gas: dict[str, int] = field(default_factory=dict)
     pending: list[tuple[str, bytes, bytes]] = field(default_factory=list)
 
@@ -50,7 +59,7 @@ class ChainLedger:
     batch = 1
 
     def __init__(self, chain: Chain | str = EMBEDDED, *, nodes: int = 0, seed: int = 0, mode: Mode = "relay",
-                 min_stake: int = 1, slash_bps: int = 5_000, preflight: bool = False,
+                 min_stake: int = 2, slash_bps: int = 5_000, preflight: bool = False,
                  deployment: Deployment | None = None):
         if mode not in ("relay", "per-node"):
             raise ValueError(f"mode: expected 'relay' or 'per-node', got {mode!r}")
@@ -83,10 +92,6 @@ class ChainLedger:
             raise ValueError(f"{address}: this ChainLedger holds no key for it; use the addresses from "
                              f"ledger.nodes (or ledger.add_nodes(n))") from None
 
-    @property
-    def participants(self) -> list[str]:
-        return self.deployment.participants()
-
     def grant(self, address: str, amount: int) -> None:
         self._flush()
         self.deployment.grant(address, amount)
@@ -94,6 +99,9 @@ class ChainLedger:
     def fund(self, amount: int) -> None:
         self._flush()
         self.deployment.fund(amount)
+
+    def registered(self, address: str) -> bool:
+        return self.deployment.registered(address)
 
     def register(self, addresses: Sequence[str], stake: int) -> None:
         self._flush()
@@ -105,12 +113,16 @@ class ChainLedger:
                 raise ledger_error("already registered", f"{a.address} is listed twice")
         d.register(accounts, stake)
 
+    def add_stake(self, address: str, amount: int) -> None:
+        self._flush()
+        self.deployment.add_stake(self.account(address), amount)
+
     def withdraw(self, address: str) -> None:
         self._flush()
         self.deployment.withdraw(self.account(address))
 
-    def balances(self) -> Balances:
-        _, tokens, stakes, pool = self.deployment.accounts()
+    def balances(self, addresses: Sequence[str]) -> Balances:
+        tokens, stakes, pool = self.deployment.accounts(list(addresses))
         row = lambda values: np.array([values], dtype=object).reshape(1, len(values))  # noqa: E731
         return Balances(row(tokens), row(stakes), np.array([pool], dtype=object))
 
@@ -141,96 +153,153 @@ class ChainLedger:
         if not -(2**255) <= int(tau[0]) < 2**255:  # beyond int256 it cannot even be encoded
             raise ledger_error("value out of range", f"tau_fx {int(tau[0])}")
         d = self.deployment
-        round_id = d.open_round(tau_fx=int(tau[0]), dim=spec.dim, reward=spec.reward, scale_bits=spec.scale_bits,
-                                params_digest=bytes(spec.params_digest[0]), quorum=spec.quorum,
-                                commit_blocks=spec.commit_blocks, reveal_blocks=spec.reveal_blocks)
-        self._live = _Live(round_id, self.participants, spec.dim, {"open": d.last_gas})
-        return round_id
+        opened = d.open_round(members=spec.members, tau_fx=int(tau[0]), dim=spec.dim, reward=spec.reward,
+                              scale_bits=spec.scale_bits, params_digest=bytes(spec.params_digest[0]),
+                              quorum=spec.quorum, commit_blocks=spec.commit_blocks, reveal_blocks=spec.reveal_blocks)
+        self._live = _Live(opened.args["round_id"], [to_checksum_address(a) for a in spec.members],
+                           opened.args["members"], spec.dim, opened.args["block"], {"open": d.last_gas})
+        return self._live.round_id
 
     def commit(self, round_id: int, commits: Sequence[Commit]) -> None:
         d = self.deployment
         for c in commits:
             if len(c.digest) != 1:
                 raise ledger_error("bad report length", f"{len(c.digest)} digests for batch 1")
-        if not commits:  # nothing to send, but the round must still exist and be live
+        sent = [c for c in commits if c.digest[0] is not None]
+        if not sent:  # nothing to send, but the round must still exist and be live
             d.check_commits(round_id, [])
             return
         self._flush()
         if self.mode == "relay":
             d.commit_signed(round_id, [(c.digest[0], d.sign_commit(self.account(c.sender), round_id, c.digest[0]))
-                                       for c in commits])
+                                       for c in sent])
         else:
-            d.commit(round_id, [(self.account(c.sender), c.digest[0]) for c in commits])
+            calls = self._still_to_do("commit", [((round_id, c.digest[0]), self.account(c.sender)) for c in sent])
+            if calls:
+                d._send_each("commit", calls, d._gas("commit"))
         self._add_gas(round_id, "commit")
 
     def reveal(self, round_id: int, reveals: Sequence[Reveal]) -> None:
-        openings = [_opening(m) for m in reveals]
+        for m in reveals:
+            _check_shape(m)
+        openings = [_opening(m) for m in reveals if m.salt[0] is not None]
         d = self.deployment
         live = self._live if self._live is not None and self._live.round_id == round_id else None
         pending = live.pending if live is not None else []
         if not openings or (self.mode == "relay" and live is not None):
-            d.check_reveals(round_id, pending + openings)  # raises now what the finalizing tx would meet
+            d.check_reveals(round_id, pending + openings)  # raises now what the settling tx would meet
             pending += openings
             return
         self._flush()
+        members = len(self._round(round_id).members)
         if self.mode == "relay":
-            d.reveal_many(round_id, openings)
+            d.reveal_many(round_id, openings, members=members)
         else:
-            d.reveal(round_id, [(self.account(a), r, s) for a, r, s in openings])
+            calls = self._still_to_do("reveal", [((round_id, r, s), self.account(a)) for a, r, s in openings])
+            if calls:
+                d._send_each("reveal", calls, d._gas("reveal", members=members, dim=self._round(round_id).dim))
         self._add_gas(round_id, "reveal")
 
     def finalize(self, round_id: int) -> RoundOutcome:
         d = self.deployment
-        live = self._live
-        if live is None or live.round_id != round_id:  # a round this ledger did not open: the chain decides
-            live = _Live(round_id, self.participants, dim=MAX_REPORT_BYTES // 4)
+        live = self._round(round_id)
+        n = len(live.members)
         if live.pending:
             try:
-                out = d.finalize(round_id, members=len(live.members), dim=live.dim, openings=live.pending)
+                d.finalize(round_id, members=n, openings=live.pending)
             except LedgerError:
-                self._flush()  # the reveals stand even when finalizing is refused, as on MemoryLedger
+                self._flush()  # the reveals stand even when settling is refused, as on MemoryLedger
                 raise
             live.pending = []
             live.gas["reveal+finalize"] = d.last_gas
         else:
             self._flush()
-            out = d.finalize(round_id, members=len(live.members), dim=live.dim)
+            d.finalize(round_id, members=n)
             live.gas["finalize"] = d.last_gas
-        return self._round_outcome(out, live)
+        return self._round_outcome(d.outcome(round_id, from_block=live.block), live)
 
-    @staticmethod
-    def _round_outcome(out: Outcome, live: _Live) -> RoundOutcome:
-        """The contract's record of a finalized round, laid out by member as MemoryLedger reports it."""
-        n = len(live.members)
-        bits = np.array([[(out.revealed >> i) & 1 == 1 for i in range(n)]], dtype=bool).reshape(1, n)
-        per_node = lambda amounts: np.array([[amounts.get(a, 0) for a in live.members]],  # noqa: E731
-                                            dtype=object).reshape(1, n)
-        return RoundOutcome(
-            round_id=out.round_id, accepted=np.array([out.accepted]), revealed=bits,
-            total=np.array([out.total], dtype=np.int64), count=np.array([out.count]),
-            lo=np.array([out.lo], dtype=np.int64), hi=np.array([out.hi], dtype=np.int64),
-            paid=per_node(out.paid), slashed=per_node(out.slashed), gas=dict(live.gas))
+    def expire(self, round_id: int) -> None:
+        self._flush()
+        self.deployment.expire(round_id)
 
     # -------------------------------------------------------------------------------------------- internals
+    def _round(self, round_id: int) -> _Live:
+        """The round this ledger opened, or one opened elsewhere, read from its RoundOpened event."""
+        if self._live is not None and self._live.round_id == round_id:
+            return self._live
+        d = self.deployment
+        raw = self.chain.logs(d.coordinator.address, 0, "latest",
+                              [d.coordinator.topic("RoundOpened"), round_id.to_bytes(32, "big")])
+        if not raw:
+            raise ledger_error("bad round", f"round {round_id} was never opened")
+        (opened,) = d.coordinator.decode_logs(raw[:1])
+        return _Live(round_id, list(opened.args["members"]), opened.args["members"], opened.args["dim"], 0)
+
+    def _still_to_do(self, fn: str, calls: list[tuple[tuple, LocalAccount]]) -> list[tuple[tuple, LocalAccount]]:
+        """Per-node messages minus those already done (each node's first only): a dry run of each raises any
+        other refusal before anything is sent."""
+        first = {}
+        for args, sender in calls:
+            first.setdefault(sender.address, (args, sender))
+        calls = list(first.values())
+        answers = self.chain.calls([(s.address, self.deployment.coordinator.address,
+                                     self.deployment.coordinator.data(fn, *args)) for args, s in calls])
+        todo = []
+        for call, answer in zip(calls, answers):
+            if not isinstance(answer, bytes) and answer.reason not in DONE:
+                raise ledger_error(answer.reason or "reverted", f"{fn} refused")
+            if isinstance(answer, bytes):
+                todo.append(call)
+        return todo
+
+    def _round_outcome(self, out: Outcome, live: _Live) -> RoundOutcome:
+        """The chain's record of a settled round, laid out over the candidates as MemoryLedger reports it."""
+        n, k = len(live.candidates), live.dim
+        index = {a: i for i, a in enumerate(out.members)}
+        seen: set[str] = set()
+        member = np.zeros((1, n), dtype=bool)
+        for c, a in enumerate(live.candidates):
+            member[0, c] = a in index and a not in seen
+            seen.add(a)
+        bit = lambda mask, c: bool(member[0, c] and (mask >> index[live.candidates[c]]) & 1)  # noqa: E731
+        committed = np.array([[bit(out.committed, c) for c in range(n)]], dtype=bool).reshape(1, n)
+        revealed = np.array([[bit(out.revealed, c) for c in range(n)]], dtype=bool).reshape(1, n)
+        reports = np.zeros((1, n, k), dtype=np.int64)
+        for c, a in enumerate(live.candidates):
+            if revealed[0, c]:
+                reports[0, c] = codec.unpack(out.reports[a])
+        total, count, lo, hi = aggregates(reports, revealed)
+        per_node = lambda amounts: np.array(  # noqa: E731
+            [[amounts.get(a, 0) if member[0, c] else 0 for c, a in enumerate(live.candidates)]],
+            dtype=object).reshape(1, n)
+        return RoundOutcome(
+            round_id=out.round_id, accepted=np.array([out.accepted]), members=member, committed=committed,
+            revealed=revealed, max_sq=np.array([out.max_sq], dtype=object), total=total, count=count, lo=lo, hi=hi,
+            paid=per_node(out.paid), slashed=per_node(out.slashed), gas=dict(live.gas))
+
     def _add_gas(self, round_id: int, phase: str) -> None:
         if self._live is not None and self._live.round_id == round_id:
             self._live.gas[phase] = self._live.gas.get(phase, 0) + self.deployment.last_gas
 
     def _flush(self) -> None:
-        """Send the openings waiting for the finalizing transaction now: anything else that changes the
-        chain (or lets blocks pass) must come after them, as it would have on MemoryLedger."""
+        """Send the openings waiting for the settling transaction now: anything else that changes the chain
+        (or lets blocks pass) must come after them, as it would have on MemoryLedger."""
         live = self._live
         if live is not None and live.pending:
             pending, live.pending = live.pending, []
-            self.deployment.reveal_many(live.round_id, pending)
+            self.deployment.reveal_many(live.round_id, pending, members=len(live.members))
             self._add_gas(live.round_id, "reveal")
 
 
-def _opening(m: Reveal) -> tuple[str, bytes, bytes]:
-    """(node, packed report, salt) of a batch-1 reveal; what cannot be packed is refused as the contract would."""
+def _check_shape(m: Reveal) -> None:
+    """A batch-1 reveal the contract could take at all; anything else is refused as the contract would."""
     fx = np.asarray(m.report_fx)
     if fx.ndim != 2 or fx.shape[0] != 1 or 4 * fx.shape[1] > MAX_REPORT_BYTES or len(m.salt) != 1:
         raise ledger_error("bad report length", f"report of shape {fx.shape} for batch 1")
     if not np.all(codec.in_range(fx)):
         raise ledger_error("value out of range", f"{m.sender} sent a value outside int32")
-    return to_checksum_address(m.sender), codec.pack(fx[0]), bytes(m.salt[0])
+
+
+def _opening(m: Reveal) -> tuple[str, bytes, bytes]:
+    """(node, packed report, salt) of a batch-1 reveal."""
+    return to_checksum_address(m.sender), codec.pack(np.asarray(m.report_fx)[0]), bytes(m.salt[0])

@@ -1,11 +1,11 @@
 """The typed Python face of the deployed contracts: `deploy` and a few verbs on the `Deployment` it returns.
 
     d = deploy(connect())                       # reward token + coordinator, owned by the chain's first account
-    d.grant(node.address, 10); d.fund(1_000)    # tokens to a node; tokens into the reward pool
-    d.allow(node); d.register([node], 10)       # the node lets the coordinator take its stake, then locks it
-    rid = d.open_round(tau_fx=65_536, dim=3, reward=1)
-    d.commit(rid, [(node, digest)]); d.reveal(rid, [(node, report, salt)])
-    out = d.finalize(rid, members=1, dim=3); d.accounts(); d.outcome(rid)
+    d.grant(a.address, 10); d.fund(1_000)       # tokens to a node; tokens into the reward pool
+    d.allow(a); d.register([a, b], 10)          # each node lets the coordinator take its stake, then locks it
+    rid = d.open_round(members=[a.address, b.address], tau_fx=65_536, dim=3, reward=1).args["round_id"]
+    d.commit(rid, [(a, digest_a), (b, digest_b)]); d.reveal(rid, [(a, report_a, salt_a), ...], members=2)
+    d.finalize(rid, members=2); d.outcome(rid); d.accounts([a.address, b.address])
 
 A refusal raises the typed `protocol.ledger` exception of the contract's revert reason. One transaction is
 sent straight away (the EVM makes it all-or-nothing, and its reason is read from the failed execution);
@@ -28,10 +28,10 @@ from eth_utils import to_checksum_address
 from contracts.build import artifact
 from contracts.chain import TX_GAS_CAP, Chain, Receipt, Reverted, Tx
 from protocol.commitment import keccak
-from protocol.ledger import LedgerError, ledger_error
+from protocol.ledger import MAX_DIM, MAX_MEMBERS, LedgerError, ledger_error
 
 COMMIT_TYPEHASH = keccak(b"Commit(uint256 round,bytes32 commitment)")
-MAX_REPORT_BYTES = 4 * 256  # the coordinator's MAX_REPORT: reports of up to 256 int32 values
+MAX_REPORT_BYTES = 4 * MAX_DIM  # the coordinator's MAX_REPORT: reports of up to 256 int32 values
 MAX_UINT = 2**256 - 1
 PHASES = ("unopened", "commit", "reveal", "accepted", "rejected")
 
@@ -103,8 +103,12 @@ class Contract:
         return receipts
 
     def events(self, receipt: Receipt) -> list[Event]:
+        return self.decode_logs(receipt.logs)
+
+    def decode_logs(self, logs) -> list[Event]:
+        """This contract's events among raw logs (address, topics, data), in their order."""
         out = []
-        for address, topics, data in receipt.logs:
+        for address, topics, data in logs:
             if address != self.address or not topics or topics[0] not in self._events:
                 continue
             name, inputs = self._events[topics[0]]
@@ -116,48 +120,60 @@ class Contract:
                     values[p["name"]] = abi_decode([_abi_type(p)], next(indexed))[0]
                 if p["type"] == "address":
                     values[p["name"]] = to_checksum_address(values[p["name"]])
+                elif p["type"] == "address[]":
+                    values[p["name"]] = tuple(to_checksum_address(a) for a in values[p["name"]])
             out.append(Event(name, values))
         return out
+
+    def topic(self, event: str) -> bytes:
+        return next(t for t, (name, _) in self._events.items() if name == event)
 
 
 def _typed(reason: str, fn: str) -> LedgerError:
     return ledger_error(reason or "reverted", f"{fn} refused")
 
 
-def gas_limit(fn: str, members: int = 1, dim: int = 1, items: int = 1) -> int:
-    """An upper bound on the gas of one call, so that none needs estimating: the costs of its parts measured
-    on fresh storage (the dearest case: the first round writes every slot from zero), plus 10-70% headroom;
-    tests/chain/test_gas.py holds the bound against measurements. `members` = participants, `items` =
-    messages in a batch, `dim` = report dimension."""
-    words, pairs = (dim + 7) // 8, members * (members - 1) // 2
-    reveal = 80_000 + 26_000 * words + 100 * dim  # hash, range checks, a stored word per 8 values, calldata
-    # a payment to a node holding no tokens yet writes its balance slot from zero: 35k a member covers it
-    finalize = 200_000 + 35_000 * members + 100 * pairs * dim + 1_400 * members * dim + 1_400 * pairs * words
+def gas_limit(fn: str, members: int = 2, dim: int = 1, items: int = 1) -> int:
+    """An upper bound on the gas of one call, so that none needs estimating: the costs of its parts measured on
+    fresh storage (the dearest case: the first round writes every slot from zero, and the last reveal of a round
+    reads every earlier report cold), plus headroom; tests/chain/test_gas.py holds the bound against
+    measurements. `members` = the round's members (or candidates), `items` = messages in a batch, `dim` = report
+    dimension. Every call of a round the contract accepts fits the per-transaction cap on its own (reveal at 64
+    members x 256 values: about 7M)."""
+    words = (dim + 7) // 8
+    # hash and store the words, then compare with up to members - 1 earlier reports: cold reads and the arithmetic
+    reveal = 110_000 + 24_000 * words + 100 * dim + (members - 1) * (3_000 + 4_000 * words)
+    # read the round, then pay each revealer (a fresh balance slot) or slash a stake, with their events
+    finalize = 100_000 + 33_000 * members
     return {
-        "open_round": 260_000,
+        "open_round": 250_000 + 52_000 * members,
         "commit": 90_000,
-        "commit_signed": 40_000 + 55_000 * items,  # ecrecover and a stored commitment each
+        "commit_signed": 45_000 + 60_000 * items,  # ecrecover and a stored commitment each
         "reveal": reveal,
         "reveal_many": 30_000 + reveal * items,
         "finalize": finalize,
         "reveal_and_finalize": 30_000 + reveal * items + finalize,
+        "expire": 60_000,
     }[fn]
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """A finalized round as its events record it."""
+    """A settled round as the chain's events record it: RoundOpened, Revealed, Finalized (or Expired), Paid,
+    Slashed."""
 
     round_id: int
+    members: tuple[str, ...]  # admitted, in the round's member order
     accepted: bool
     count: int
-    committed: int  # bitmask over the round's members (registration order)
+    committed: int  # bitmask over the members
     revealed: int
-    total: tuple[int, ...]
-    lo: tuple[int, ...]
-    hi: tuple[int, ...]
+    max_sq: int
+    reports: dict[str, bytes] = field(default_factory=dict)  # revealed packed reports, by node
+    farthest: dict[str, tuple[int, str]] = field(default_factory=dict)  # revealer -> (sq, earlier node)
     paid: dict[str, int] = field(default_factory=dict)
     slashed: dict[str, int] = field(default_factory=dict)
+    expired: bool = False
     gas: int = 0
 
 
@@ -178,9 +194,10 @@ class Deployment:
         self.last_gas = receipt.gas_used
         return receipt
 
-    def _send_each(self, fn: str, calls: Sequence[tuple[tuple, LocalAccount]], gas: int) -> None:
+    def _send_each(self, fn: str, calls: Sequence[tuple[tuple, LocalAccount]], gas: int) -> list[Receipt]:
         receipts = self.coordinator.transact_many(fn, calls, gas, ordered=False)
         self.last_gas = sum(r.gas_used for r in receipts)
+        return receipts
 
     # ------------------------------------------------------------------------------------------ tokens
     def grant(self, address: str, amount: int) -> None:
@@ -194,11 +211,11 @@ class Deployment:
 
     def allow(self, node: LocalAccount) -> None:
         """The node lets the coordinator take its stake when it registers (once: an unlimited allowance, which
-        only `register` and `fund` use, and only from their own caller)."""
+        only `register`, `add_stake` and `fund` use, and only from their own caller)."""
         self._send(self.token, "approve", self.coordinator.address, MAX_UINT, sender=node, gas=60_000)
 
     def register(self, nodes: Sequence[LocalAccount], stake: int) -> None:
-        """Each node locks `stake`, in its own transaction, in order (which is the participants' order)."""
+        """Each node locks `stake`, in its own transaction."""
         receipts = self.coordinator.transact_many("register", [((stake,), n) for n in nodes], gas=180_000,
                                                   preflight=self.preflight)
         self.last_gas = sum(r.gas_used for r in receipts)
@@ -208,17 +225,24 @@ class Deployment:
         for node in nodes:
             self.coordinator.call("register", stake, sender=node.address)
 
+    def add_stake(self, node: LocalAccount, amount: int) -> None:
+        self._send(self.coordinator, "add_stake", amount, sender=node, gas=120_000)
+
     def withdraw(self, node: LocalAccount) -> None:
-        self._send(self.coordinator, "withdraw", sender=node, gas=100_000 + 10_000 * len(self.participants()))
+        self._send(self.coordinator, "withdraw", sender=node, gas=120_000)
 
     # ------------------------------------------------------------------------------------------- reads
-    def participants(self) -> list[str]:
-        return [to_checksum_address(a) for a in self.coordinator.call("participants")]
+    def accounts(self, nodes: Sequence[str]) -> tuple[list[int], list[int], int]:
+        """(token balances, stakes) of the given nodes, and the pool."""
+        tokens, stakes, pool = [], [], self.coordinator.call("pool")
+        for lo in range(0, len(nodes), MAX_MEMBERS):
+            t, s, pool = self.coordinator.call("accounts", [to_checksum_address(a) for a in nodes[lo:lo + MAX_MEMBERS]])
+            tokens += t
+            stakes += s
+        return tokens, stakes, pool
 
-    def accounts(self) -> tuple[list[str], list[int], list[int], int]:
-        """(registered nodes, their token balances, their stakes, the pool)."""
-        tokens, stakes, pool = self.coordinator.call("accounts")
-        return self.participants(), list(tokens), list(stakes), pool
+    def registered(self, address: str) -> bool:
+        return self.coordinator.call("registered", to_checksum_address(address))
 
     def token_balance(self, address: str) -> int:
         return self.token.call("balanceOf", to_checksum_address(address))
@@ -231,13 +255,19 @@ class Deployment:
         return self.coordinator.call("domain_separator")
 
     # ------------------------------------------------------------------------------------------ rounds
-    def open_round(self, *, tau_fx: int, dim: int, reward: int, scale_bits: int = 16,
+    def open_round(self, *, members: Sequence[str], tau_fx: int, dim: int, reward: int, scale_bits: int = 16,
                    params_digest: bytes = bytes(32), quorum: int = 2, commit_blocks: int = 32,
-                   reveal_blocks: int = 32) -> int:
-        """The DC opens the next round for every registered node; returns its id."""
-        receipt = self._send(self.coordinator, "open_round", int(tau_fx), dim, scale_bits, params_digest, reward,
-                             quorum, commit_blocks, reveal_blocks, sender=self.owner, gas=gas_limit("open_round"))
-        return next(e.args["round_id"] for e in self.coordinator.events(receipt) if e.name == "RoundOpened")
+                   reveal_blocks: int = 32) -> Event:
+        """The DC opens the next round for the candidates `members`; returns its RoundOpened event (round id,
+        deadlines, and the admitted members)."""
+        if len(members) > MAX_MEMBERS:
+            raise ledger_error("too many members", f"{len(members)} candidates, at most {MAX_MEMBERS}")
+        candidates = [to_checksum_address(a) for a in members]
+        receipt = self._send(self.coordinator, "open_round", candidates, int(tau_fx), dim, scale_bits, params_digest,
+                             reward, quorum, commit_blocks, reveal_blocks, sender=self.owner,
+                             gas=self._gas("open_round", members=len(candidates)))
+        opened = next(e for e in self.coordinator.events(receipt) if e.name == "RoundOpened")
+        return Event(opened.name, {**opened.args, "block": receipt.block})
 
     def commit(self, round_id: int, commits: Sequence[tuple[LocalAccount, bytes]]) -> None:
         """Each node sends its own commit transaction."""
@@ -263,9 +293,9 @@ class Deployment:
         self._send(self.coordinator, "commit_signed", round_id, list(signed), sender=self.owner,
                    gas=self._gas("commit_signed", items=len(signed)))
 
-    def reveal(self, round_id: int, reveals: Sequence[tuple[LocalAccount, bytes, bytes]]) -> None:
+    def reveal(self, round_id: int, reveals: Sequence[tuple[LocalAccount, bytes, bytes]], *, members: int) -> None:
         """Each node reveals (report, salt) in its own transaction."""
-        gas = self._gas("reveal", dim=max((len(r) // 4 for _, r, _ in reveals), default=1))
+        gas = self._gas("reveal", members=members, dim=_dim(r for _, r, _ in reveals))
         if len(reveals) == 1:
             (node, report, salt), = reveals
             self._send(self.coordinator, "reveal", round_id, report, salt, sender=node, gas=gas)
@@ -276,51 +306,83 @@ class Deployment:
         """Dry-run reveal_many: raises the typed error the openings would meet; sends nothing."""
         self.coordinator.call("reveal_many", round_id, list(openings), sender=self.owner.address)
 
-    def reveal_many(self, round_id: int, openings: Sequence[tuple[str, bytes, bytes]]) -> None:
-        """Reveal (node, report, salt) openings in one transaction from the DC, who relays them."""
-        dim = max((len(r) // 4 for _, r, _ in openings), default=1)
-        self._send(self.coordinator, "reveal_many", round_id, list(openings), sender=self.owner,
-                   gas=self._gas("reveal_many", dim=dim, items=len(openings)))
+    def reveal_many(self, round_id: int, openings: Sequence[tuple[str, bytes, bytes]], *, members: int) -> None:
+        """Reveal (node, report, salt) openings from the DC, who relays them: in as many transactions as the
+        per-transaction cap needs."""
+        gas = 0
+        for chunk in self._chunks(openings, members, spare=0):
+            self._send(self.coordinator, "reveal_many", round_id, list(chunk), sender=self.owner,
+                       gas=self._gas("reveal_many", members=members, dim=_dim(r for _, r, _ in chunk),
+                                     items=len(chunk)))
+            gas += self.last_gas
+        self.last_gas = gas
 
-    def finalize(self, round_id: int, *, members: int, dim: int,
-                 openings: Sequence[tuple[str, bytes, bytes]] = ()) -> Outcome:
-        """Settle the round (anyone may: here the DC does), first revealing `openings` in the same
-        transaction when there are any."""
-        if openings:
-            receipt = self._send(self.coordinator, "reveal_and_finalize", round_id, list(openings),
-                                 sender=self.owner,
-                                 gas=self._gas("reveal_and_finalize", members=members, dim=dim, items=len(openings)))
-        else:
+    def finalize(self, round_id: int, *, members: int, openings: Sequence[tuple[str, bytes, bytes]] = ()) -> Receipt:
+        """Settle the round (anyone may: here the DC does), first revealing `openings`: the last of them in
+        the settling transaction, the others before it in as many as the per-transaction cap needs."""
+        if not openings:
             receipt = self._send(self.coordinator, "finalize", round_id, sender=self.owner,
-                                 gas=self._gas("finalize", members=members, dim=dim))
-        return self._outcome(round_id, self.coordinator.events(receipt), receipt.gas_used)
+                                 gas=self._gas("finalize", members=members))
+            return receipt
+        *before, last = self._chunks(openings, members, spare=gas_limit("finalize", members=members))
+        gas = 0
+        if before:
+            self.reveal_many(round_id, [o for chunk in before for o in chunk], members=members)
+            gas = self.last_gas
+        receipt = self._send(self.coordinator, "reveal_and_finalize", round_id, list(last), sender=self.owner,
+                             gas=self._gas("reveal_and_finalize", members=members,
+                                           dim=_dim(r for _, r, _ in last), items=len(last)))
+        self.last_gas += gas
+        return receipt
 
-    def outcome(self, round_id: int) -> Outcome:
-        """Read a finalized round back from the chain's event logs."""
-        topic = "0x" + round_id.to_bytes(32, "big").hex()
-        logs = self.chain.w3.eth.get_logs({"address": self.coordinator.address, "fromBlock": 0,
-                                           "toBlock": "latest", "topics": [None, topic]})
-        receipt = Receipt(b"", 0, 0, True, logs=tuple((to_checksum_address(lg["address"]),
-                                                       tuple(bytes(t) for t in lg["topics"]), bytes(lg["data"]))
-                                                      for lg in logs))
-        events = [e for e in self.coordinator.events(receipt) if e.name in ("Finalized", "Paid", "Slashed")]
-        if not any(e.name == "Finalized" for e in events):
-            raise ledger_error("bad round", f"round {round_id} has not been finalized")
-        return self._outcome(round_id, events, 0)
+    def expire(self, round_id: int, sender: LocalAccount | None = None) -> None:
+        """Close a round nobody settled in time (anyone may)."""
+        self._send(self.coordinator, "expire", round_id, sender=sender or self.owner, gas=gas_limit("expire"))
 
-    def _outcome(self, round_id: int, events: list[Event], gas: int) -> Outcome:
-        fin = next(e.args for e in events if e.name == "Finalized")
-        return Outcome(round_id, fin["accepted"], fin["count"], fin["committed"], fin["revealed"],
-                       tuple(fin["total"]), tuple(fin["lo"]), tuple(fin["hi"]),
-                       {e.args["node"]: e.args["amount"] for e in events if e.name == "Paid"},
-                       {e.args["node"]: e.args["amount"] for e in events if e.name == "Slashed"}, gas)
+    def outcome(self, round_id: int, from_block: int = 0) -> Outcome:
+        """A settled round read back from the chain's event logs (`from_block`: where to start looking, e.g. the
+        block the round was opened in)."""
+        raw = self.chain.logs(self.coordinator.address, from_block, "latest", [None, round_id.to_bytes(32, "big")])
+        events = [e for e in self.coordinator.decode_logs(raw) if e.args.get("round_id") == round_id]
+        opened = next((e.args for e in events if e.name == "RoundOpened"), None)
+        end = next((e for e in events if e.name in ("Finalized", "Expired")), None)
+        if opened is None or end is None:
+            raise ledger_error("bad round", f"round {round_id} has not been settled")
+        revealed = [e.args for e in events if e.name == "Revealed"]
+        common = dict(round_id=round_id, members=tuple(opened["members"]),
+                      reports={a["node"]: a["report"] for a in revealed},
+                      farthest={a["node"]: (a["farthest_sq"], a["farthest"]) for a in revealed},
+                      paid={e.args["node"]: e.args["amount"] for e in events if e.name == "Paid"},
+                      slashed={e.args["node"]: e.args["amount"] for e in events if e.name == "Slashed"})
+        if end.name == "Expired":
+            committed = sum(1 << opened["members"].index(e.args["node"]) for e in events if e.name == "Committed")
+            return Outcome(accepted=False, count=len(revealed), committed=committed,
+                           revealed=sum(1 << opened["members"].index(a["node"]) for a in revealed),
+                           max_sq=max((a["farthest_sq"] for a in revealed), default=0), expired=True, **common)
+        fin = end.args
+        return Outcome(accepted=fin["accepted"], count=fin["count"], committed=fin["committed"],
+                       revealed=fin["revealed"], max_sq=fin["max_sq"], **common)
+
+    def _chunks(self, openings, members: int, spare: int) -> list[list]:
+        """Openings in order, packed into transactions under the cap; the last leaves `spare` gas for more."""
+        chunks, room = [[]], self.gas_cap - spare
+        for o in openings:
+            cost = gas_limit("reveal_many", members=members, dim=len(o[1]) // 4, items=len(chunks[-1]) + 1)
+            if chunks[-1] and cost > room:
+                chunks.append([])
+            chunks[-1].append(o)
+        return chunks
 
     def _gas(self, fn: str, **shape) -> int:
-        """The bound, within the per-transaction cap (a bigger batch is refused by the chain, not sent)."""
+        """The bound, within the per-transaction cap (a bigger call is refused by the chain, not sent)."""
         return min(gas_limit(fn, **shape), self.gas_cap)
 
 
-def deploy(chain: Chain, *, min_stake: int = 1, slash_bps: int = 5_000, owner: LocalAccount | None = None,
+def _dim(reports) -> int:
+    return max((len(r) // 4 for r in reports), default=1)
+
+
+def deploy(chain: Chain, *, min_stake: int = 2, slash_bps: int = 5_000, owner: LocalAccount | None = None,
            gas_cap: int = TX_GAS_CAP) -> Deployment:
     """Deploy the reward token and the coordinator; the owner (the DC) approves the coordinator once, so
     that funding the pool is one transaction."""
@@ -339,7 +401,7 @@ def attach(chain: Chain, owner: LocalAccount, token: str, coordinator: str) -> D
 
 def _create(chain: Chain, owner: LocalAccount, name: str, args: bytes) -> Contract:
     code = bytes.fromhex(artifact(name)["bytecode"][2:]) + args
-    (receipt,) = chain.send([Tx(owner, None, code, 6_000_000)])
+    (receipt,) = chain.send([Tx(owner, None, code, 8_000_000)])
     if not receipt.ok:
         raise ledger_error(receipt.reason or "reverted", f"deploying {name}")
     return Contract(chain, name, receipt.contract_address)

@@ -1,16 +1,20 @@
 # pragma version ~=0.4.3
 """
 @title deml round coordinator
-@notice Commit-reveal rounds of the deml protocol (spec/protocol.md). Nodes register with a locked stake;
-        the owner (the data collector) opens rounds; participants commit to
-        keccak256(abi.encode(round_id, node, report, salt)), then reveal; anyone finalizes. A round is
-        accepted when at least `quorum` participants revealed and every pair of revealed reports lies within
-        tau (exact integer arithmetic); each revealer of an accepted round is paid from the pool, nobody is
-        paid on rejection, and a participant that committed without revealing loses part of its stake to the
-        pool. coordinator/memory_ledger.py applies the same rules in process; the differential test holds
-        the two together, and their revert reasons are the catalogue in coordinator/ledger.py.
-        Reports are packed big-endian int32 words in `bytes` (coordinator/codec.py): several times cheaper
-        than int128[] both in calldata and in storage.
+@notice Commit-reveal rounds of the deml protocol (docs/protocol.md). Nodes register with a locked stake; the
+        owner (the data collector) opens each round for an explicit, bounded list of candidates, of which the
+        registered ones holding at least the minimum stake become its members; members commit to
+        keccak256(abi.encode(round_id, node, report, salt)), then reveal; anyone settles. Each reveal is checked
+        against every earlier reveal of the round at once, so the pairwise check is spread over the reveals'
+        own transactions and settling costs O(members). A round is accepted when at least `quorum` members
+        revealed, no member withheld a committed report, and every pair of revealed reports lies within tau
+        (exact integer arithmetic); each revealer of an accepted round is paid from the pool, nobody is paid on
+        rejection, and every member that committed without revealing, or never committed, loses part of its
+        stake to the pool. A round nobody settles is closed by anyone after a grace period, paying nothing.
+        coordinator/memory_ledger.py applies the same rules in process; the differential tests hold the two
+        together, and their revert reasons are the catalogue in protocol/ledger.py. What the owner is trusted
+        with is written down in docs/trust.md.
+        Reports are packed big-endian int32 words in `bytes` (protocol/codec.py).
 """
 
 from ethereum.ercs import IERC20
@@ -22,25 +26,24 @@ initializes: eip712
 exports: eip712.eip712Domain
 
 
-# One round's participants fit one bitmask word; the same bound as MemoryLedger.MAX_PARTICIPANTS.
-MAX_NODES: constant(uint256) = 64
-# Registered nodes (participants of the next round plus late registrations and leavers).
-MAX_REGISTRY: constant(uint256) = 1024
+# A round's members fit one bitmask word; the same bound as MemoryLedger.MAX_MEMBERS. Every loop below is bounded
+# by it or by the report size: nothing iterates over a set that anyone can grow (registration is a mapping).
+MAX_MEMBERS: constant(uint256) = 64
 MAX_DIM: constant(uint256) = 256
 MAX_REPORT: constant(uint256) = 4 * MAX_DIM
 MAX_WORDS: constant(uint256) = MAX_DIM // 8
-# The codec's int32 range. Every value is checked against it on reveal, so the unsafe_* arithmetic of the
-# pairwise check below cannot overflow: |y_i - y_j| < 2**32, a squared distance stays below 2**72.
-SAFE_MIN: constant(int256) = -2**31
+# Windows in blocks: long enough that every member can act, short enough that stakes are never frozen for long.
+MIN_WINDOW: constant(uint256) = 4
+MAX_WINDOW: constant(uint256) = 7_200
+# After the reveal window, a round nobody settled for this many blocks can be closed by anyone (paying nothing).
+EXPIRY_BLOCKS: constant(uint256) = 256
+# The codec's int32 range: tau_fx is checked against it; report words are int32 by construction.
 SAFE_MAX: constant(int256) = 2**31 - 1
-# min and max over no reveal at all, as coordinator.rules.aggregates reports them
-EMPTY_MIN: constant(int256) = 2**63 - 1
-EMPTY_MAX: constant(int256) = -2**63
 BPS: constant(uint256) = 10_000
 COMMIT_TYPEHASH: constant(bytes32) = keccak256("Commit(uint256 round,bytes32 commitment)")
 
-# The round's state machine. COMMIT -> REVEAL happens when every participant has committed or the commit
-# window has passed (stored at the first reveal then); REVEAL -> ACCEPTED | REJECTED at finalize.
+# The round's state machine. COMMIT -> REVEAL happens when every member has committed or the commit window has
+# passed (stored at the first reveal then); REVEAL -> ACCEPTED | REJECTED at settlement (or expiry).
 UNOPENED: constant(uint8) = 0
 COMMIT: constant(uint8) = 1
 REVEAL: constant(uint8) = 2
@@ -56,9 +59,10 @@ struct Round:
     quorum: uint256
     commit_deadline: uint256
     reveal_deadline: uint256
-    members: uint256  # participants are nodes[0:members]: members cannot leave while the round is live
+    members: DynArray[address, MAX_MEMBERS]
     committed: uint256  # bitmask over member indices
     revealed: uint256
+    max_sq: uint256  # the largest squared distance between two revealed reports so far
 
 
 struct SignedCommit:
@@ -74,6 +78,11 @@ struct Opening:
 
 event Registered:
     node: indexed(address)
+    stake: uint256
+
+event Staked:
+    node: indexed(address)
+    amount: uint256
     stake: uint256
 
 event Withdrawn:
@@ -94,7 +103,7 @@ event RoundOpened:
     quorum: uint256
     commit_deadline: uint256
     reveal_deadline: uint256
-    members: uint256
+    members: DynArray[address, MAX_MEMBERS]
 
 event Committed:
     round_id: indexed(uint256)
@@ -105,6 +114,8 @@ event Revealed:
     round_id: indexed(uint256)
     node: indexed(address)
     report: Bytes[MAX_REPORT]
+    farthest_sq: uint256  # squared distance to the farthest earlier reveal of the round (0 for the first)
+    farthest: address  # that reveal's node (empty for the first)
 
 event Finalized:
     round_id: indexed(uint256)
@@ -112,9 +123,10 @@ event Finalized:
     count: uint256
     committed: uint256
     revealed: uint256
-    total: DynArray[int256, MAX_DIM]
-    lo: DynArray[int256, MAX_DIM]
-    hi: DynArray[int256, MAX_DIM]
+    max_sq: uint256
+
+event Expired:
+    round_id: indexed(uint256)
 
 event Paid:
     round_id: indexed(uint256)
@@ -131,15 +143,19 @@ owner: public(immutable(address))
 token: public(immutable(IERC20))
 min_stake: public(immutable(uint256))
 slash_bps: public(immutable(uint256))
+# the smallest slash a member can meet (its stake is at least min_stake): a round's reward may not exceed it, so
+# withholding a committed report always costs more than revealing it could earn
+min_penalty: public(immutable(uint256))
 
 pool: public(uint256)
 stake: public(HashMap[address, uint256])
-nodes: DynArray[address, MAX_REGISTRY]
-position: HashMap[address, uint256]  # 1 + index in nodes; 0 when not registered
+registered: public(HashMap[address, bool])
+# (round_id + 1) << 8 | member index, for the last round the node was a member of
+membership: HashMap[address, uint256]
 round_count: public(uint256)
-# Only the latest round can be in flight (open_round refuses otherwise), so one record suffices; finished
-# rounds live on in their events. Commitments and report words are kept by member index and overwritten
-# round after round, which costs a warm rewrite instead of a fresh slot each round.
+# Only the latest round can be in flight (open_round refuses otherwise), so one record suffices; finished rounds
+# live on in their events. Commitments and report words are kept by member index and overwritten round after
+# round, which costs a warm rewrite instead of a fresh slot each round.
 live: Round
 commitments: HashMap[uint256, bytes32]
 words: HashMap[uint256, HashMap[uint256, bytes32]]
@@ -148,12 +164,14 @@ accepted_bits: HashMap[uint256, uint256]  # one bit per round: a word holds 256 
 
 @deploy
 def __init__(token_: IERC20, min_stake_: uint256, slash_bps_: uint256):
-    assert slash_bps_ <= BPS, "slash above 100%"
+    assert slash_bps_ != 0 and slash_bps_ <= BPS, "bad slash"
+    assert min_stake_ * slash_bps_ // BPS != 0, "penalty rounds to zero"
     eip712.__init__("deml coordinator", "1")
     owner = msg.sender
     token = token_
     min_stake = min_stake_
     slash_bps = slash_bps_
+    min_penalty = min_stake_ * slash_bps_ // BPS
 
 
 # ------------------------------------------------------------------------------------------------ accounts
@@ -168,32 +186,33 @@ def fund(amount: uint256):
 @external
 def register(amount: uint256):
     """@notice Join as a node, locking `amount` tokens (approved beforehand) as stake."""
-    assert self.position[msg.sender] == 0, "already registered"
+    assert not self.registered[msg.sender], "already registered"
     assert amount >= min_stake, "stake too small"
     assert staticcall token.balanceOf(msg.sender) >= amount, "stake too small"
-    assert len(self.nodes) < MAX_REGISTRY, "registry full"
     assert extcall token.transferFrom(msg.sender, self, amount), "transfer failed"
-    self.nodes.append(msg.sender)
-    self.position[msg.sender] = len(self.nodes)
+    self.registered[msg.sender] = True
     self.stake[msg.sender] = amount
     log Registered(node=msg.sender, stake=amount)
 
 
 @external
+def add_stake(amount: uint256):
+    """@notice Lock `amount` more tokens (approved beforehand), e.g. to rise back above the minimum after a slash."""
+    assert self.registered[msg.sender], "not registered"
+    assert staticcall token.balanceOf(msg.sender) >= amount, "stake too small"
+    assert extcall token.transferFrom(msg.sender, self, amount), "transfer failed"
+    total: uint256 = self.stake[msg.sender] + amount
+    self.stake[msg.sender] = total
+    log Staked(node=msg.sender, amount=amount, stake=total)
+
+
+@external
 def withdraw():
-    """@notice Leave and take the stake back; refused while the node takes part in a live round."""
-    p: uint256 = self.position[msg.sender]
-    assert p != 0, "not registered"
-    assert not (self._in_flight() and p <= self.live.members), "round in flight"
-    # remove in place, keeping registration order (the order participants are listed in)
-    n: uint256 = len(self.nodes)
-    for i: uint256 in range(p, n, bound=MAX_REGISTRY):
-        moved: address = self.nodes[i]
-        self.nodes[i - 1] = moved
-        self.position[moved] = i
-    self.nodes.pop()
-    self.position[msg.sender] = 0
+    """@notice Leave and take the stake back; refused while the node is a member of a round in flight."""
+    assert self.registered[msg.sender], "not registered"
+    assert not self._in_flight() or self.membership[msg.sender] >> 8 != self.round_count, "round in flight"
     amount: uint256 = self.stake[msg.sender]
+    self.registered[msg.sender] = False
     self.stake[msg.sender] = 0
     assert extcall token.transfer(msg.sender, amount), "transfer failed"
     log Withdrawn(node=msg.sender, stake=amount)
@@ -201,18 +220,12 @@ def withdraw():
 
 @external
 @view
-def participants() -> DynArray[address, MAX_REGISTRY]:
-    """@notice Registered nodes in registration order: the participants of the next round."""
-    return self.nodes
-
-
-@external
-@view
-def accounts() -> (DynArray[uint256, MAX_REGISTRY], DynArray[uint256, MAX_REGISTRY], uint256):
-    """@notice Token balances and stakes of the registered nodes (registration order), and the pool."""
-    tokens: DynArray[uint256, MAX_REGISTRY] = []
-    stakes: DynArray[uint256, MAX_REGISTRY] = []
-    for node: address in self.nodes:
+def accounts(nodes: DynArray[address, MAX_MEMBERS]) -> (DynArray[uint256, MAX_MEMBERS], DynArray[uint256, MAX_MEMBERS],
+                                                          uint256):
+    """@notice Token balances and stakes of the given nodes, and the pool."""
+    tokens: DynArray[uint256, MAX_MEMBERS] = []
+    stakes: DynArray[uint256, MAX_MEMBERS] = []
+    for node: address in nodes:
         tokens.append(staticcall token.balanceOf(node))
         stakes.append(self.stake[node])
     return tokens, stakes, self.pool
@@ -220,23 +233,36 @@ def accounts() -> (DynArray[uint256, MAX_REGISTRY], DynArray[uint256, MAX_REGIST
 
 # -------------------------------------------------------------------------------------------------- rounds
 @external
-def open_round(tau_fx: int256, dim: uint256, scale_bits: uint256, params_digest: bytes32, reward: uint256,
-               quorum: uint256, commit_blocks: uint256, reveal_blocks: uint256) -> uint256:
-    """@notice Open the next round for every registered node, with acceptance radius tau_fx (fixed point)."""
+def open_round(candidates: DynArray[address, MAX_MEMBERS], tau_fx: int256, dim: uint256, scale_bits: uint256,
+               params_digest: bytes32, reward: uint256, quorum: uint256, commit_blocks: uint256,
+               reveal_blocks: uint256) -> uint256:
+    """
+    @notice Open the next round with acceptance radius tau_fx (fixed point). Its members are the candidates that
+            are registered and hold at least the minimum stake, in the given order (a duplicate counts once);
+            the others sit it out, so a node that just withdrew or fell below the minimum cannot block the round.
+    """
     assert msg.sender == owner, "not owner"
     assert not self._in_flight(), "round in flight"
-    members: uint256 = len(self.nodes)
-    assert members != 0 and members <= MAX_NODES, "no participants"
-    assert self.pool // members >= reward, "pool too small"  # = pool >= reward * members, without overflow
+    assert quorum >= 2 and quorum <= len(candidates), "bad quorum"
+    assert commit_blocks >= MIN_WINDOW and commit_blocks <= MAX_WINDOW, "bad window"
+    assert reveal_blocks >= MIN_WINDOW and reveal_blocks <= MAX_WINDOW, "bad window"
+    assert reward <= min_penalty, "reward above penalty"
     assert tau_fx >= 0 and tau_fx <= SAFE_MAX, "value out of range"
     assert dim != 0 and dim <= MAX_DIM, "bad report length"
     round_id: uint256 = self.round_count
+    tag: uint256 = (round_id + 1) << 8
+    members: DynArray[address, MAX_MEMBERS] = []
+    for node: address in candidates:
+        if self.registered[node] and self.stake[node] >= min_stake and self.membership[node] >> 8 != round_id + 1:
+            self.membership[node] = tag | len(members)
+            members.append(node)
+    assert self.pool // max(len(members), 1) >= reward, "pool too small"  # pool >= reward * members
     self.round_count = round_id + 1
     self.live = Round(
         phase=COMMIT, tau_fx=convert(tau_fx, uint256), dim=dim, reward=reward, quorum=quorum,
         commit_deadline=block.number + commit_blocks,
         reveal_deadline=block.number + commit_blocks + reveal_blocks,
-        members=members, committed=0, revealed=0,
+        members=members, committed=0, revealed=0, max_sq=0,
     )
     log RoundOpened(round_id=round_id, tau_fx=convert(tau_fx, uint256), dim=dim, scale_bits=scale_bits,
                     params_digest=params_digest, reward=reward, quorum=quorum,
@@ -249,55 +275,74 @@ def open_round(tau_fx: int256, dim: uint256, scale_bits: uint256, params_digest:
 def commit(round_id: uint256, commitment: bytes32):
     """@notice Commit to keccak256(abi.encode(round_id, msg.sender, report, salt))."""
     self._live_round(round_id)
-    self._commit(round_id, msg.sender, commitment)
+    i: uint256 = self._member(msg.sender)
+    assert self.live.committed & (1 << i) == 0, "already committed"
+    self._commit(round_id, msg.sender, i, commitment)
 
 
 @external
-def commit_signed(round_id: uint256, signed: DynArray[SignedCommit, MAX_NODES]):
+def commit_signed(round_id: uint256, signed: DynArray[SignedCommit, MAX_MEMBERS]):
     """
     @notice Relay many commitments in one transaction. Each node signs the EIP-712 message
-            Commit(round, commitment) off-chain; the signer recovered here is the committing node, so a
-            relayer can neither forge nor alter a commitment, and a signature by a non-participant is
-            refused like a direct commit from it.
+            Commit(round, commitment) off-chain; the signer recovered here is the committing node, so a relayer
+            can neither forge nor alter a commitment, and a signature by a non-member is refused like a direct
+            commit from it. An entry whose node has already committed (say, by itself) is skipped, so one
+            front-running node cannot make the relayer's whole batch fail.
     """
     self._live_round(round_id)
     for s: SignedCommit in signed:
         digest: bytes32 = eip712._hash_typed_data_v4(keccak256(abi_encode(COMMIT_TYPEHASH, round_id, s.commitment)))
-        self._commit(round_id, ecdsa._recover_sig(digest, s.signature), s.commitment)
+        node: address = ecdsa._recover_sig(digest, s.signature)
+        i: uint256 = self._member(node)
+        if self.live.committed & (1 << i) == 0:
+            self._commit(round_id, node, i, s.commitment)
 
 
 @external
 def reveal(round_id: uint256, report: Bytes[MAX_REPORT], salt: bytes32):
     """@notice Reveal the report (packed big-endian int32 words) and salt behind the sender's commitment."""
     self._live_round(round_id)
-    self._reveal(round_id, Opening(node=msg.sender, report=report, salt=salt))
+    i: uint256 = self._member(msg.sender)
+    assert self.live.revealed & (1 << i) == 0, "already revealed"
+    self._reveal(round_id, i, Opening(node=msg.sender, report=report, salt=salt))
 
 
 @external
-def reveal_many(round_id: uint256, openings: DynArray[Opening, MAX_NODES]):
+def reveal_many(round_id: uint256, openings: DynArray[Opening, MAX_MEMBERS]):
     """
-    @notice Reveal on behalf of several nodes. No signature is needed: an opening only counts if it hashes
-            to the commitment that node made, which binds the node's address.
+    @notice Reveal on behalf of several nodes. No signature is needed: an opening only counts if it hashes to
+            the commitment that node made, which binds the node's address. Openings already revealed are
+            skipped.
     """
     self._live_round(round_id)
-    for o: Opening in openings:
-        self._reveal(round_id, o)
+    self._reveal_each(round_id, openings)
 
 
 @external
-def reveal_and_finalize(round_id: uint256, openings: DynArray[Opening, MAX_NODES]) -> bool:
-    """@notice reveal_many then finalize in one transaction (the relayer's path: three transactions a round)."""
+def reveal_and_finalize(round_id: uint256, openings: DynArray[Opening, MAX_MEMBERS]) -> bool:
+    """@notice reveal_many then finalize in one transaction (the relayer's path: three transactions a round
+            while the reveals fit one transaction; more reveal_many transactions before it otherwise)."""
     self._live_round(round_id)
-    for o: Opening in openings:
-        self._reveal(round_id, o)
+    self._reveal_each(round_id, openings)
     return self._finalize(round_id)
 
 
 @external
 def finalize(round_id: uint256) -> bool:
-    """@notice Settle the round; anyone may call it after the reveal window, or once everyone revealed."""
+    """@notice Settle the round; anyone may call it after the reveal window, or once every committed member
+            revealed and no further commit can come."""
     self._live_round(round_id)
     return self._finalize(round_id)
+
+
+@external
+def expire(round_id: uint256):
+    """@notice Close a round that nobody settled within EXPIRY_BLOCKS after its reveal window: rejected, nobody
+            paid or slashed, every member free to withdraw. Anyone may call it."""
+    self._live_round(round_id)
+    assert block.number > self.live.reveal_deadline + EXPIRY_BLOCKS, "too early to expire"
+    self.live.phase = REJECTED
+    log Expired(round_id=round_id)
 
 
 @external
@@ -338,85 +383,114 @@ def _live_round(round_id: uint256):
 @internal
 @view
 def _member(node: address) -> uint256:
-    p: uint256 = self.position[node]
-    assert p != 0 and p <= self.live.members, "not participant"
-    return p - 1
+    """the node's index among the live round's members"""
+    m: uint256 = self.membership[node]
+    assert m >> 8 == self.round_count, "not participant"
+    return m & 255
+
+
+@internal
+@view
+def _everyone() -> uint256:
+    return (1 << len(self.live.members)) - 1
 
 
 @internal
 @view
 def _reveal_open() -> bool:
-    return block.number > self.live.commit_deadline or self.live.committed == (1 << self.live.members) - 1
+    return block.number > self.live.commit_deadline or self.live.committed == self._everyone()
 
 
 @internal
-def _commit(round_id: uint256, node: address, commitment: bytes32):
+def _commit(round_id: uint256, node: address, i: uint256, commitment: bytes32):
     assert block.number <= self.live.commit_deadline, "commit window closed"
-    i: uint256 = self._member(node)
-    bit: uint256 = 1 << i
-    committed: uint256 = self.live.committed
-    assert committed & bit == 0, "already committed"
-    committed |= bit
+    committed: uint256 = self.live.committed | (1 << i)
     self.live.committed = committed
     self.commitments[i] = commitment
-    if committed == (1 << self.live.members) - 1:
+    if committed == self._everyone():
         self.live.phase = REVEAL
     log Committed(round_id=round_id, node=node, commitment=commitment)
 
 
 @internal
-def _reveal(round_id: uint256, o: Opening):
+def _reveal_each(round_id: uint256, openings: DynArray[Opening, MAX_MEMBERS]):
+    for o: Opening in openings:
+        i: uint256 = self._member(o.node)
+        if self.live.revealed & (1 << i) == 0:
+            self._reveal(round_id, i, o)
+
+
+@internal
+def _reveal(round_id: uint256, i: uint256, o: Opening):
     assert self._reveal_open(), "reveal window not open"
     assert block.number <= self.live.reveal_deadline, "reveal window closed"
-    i: uint256 = self._member(o.node)
     bit: uint256 = 1 << i
     assert self.live.committed & bit != 0, "no commitment"
-    revealed: uint256 = self.live.revealed
-    assert revealed & bit == 0, "already revealed"
     dim: uint256 = self.live.dim
     assert len(o.report) == 4 * dim, "bad report length"
+    assert keccak256(abi_encode(round_id, o.node, o.report, o.salt)) == self.commitments[i], "commitment mismatch"
     # words of 8 values, the last one zero-padded, so that each is read with one extract32
     padded: Bytes[MAX_REPORT + 32] = concat(o.report, empty(bytes32))
-    for q: uint256 in range(unsafe_div(dim + 7, 8), bound=MAX_WORDS):
-        w: bytes32 = extract32(padded, unsafe_mul(32, q))
-        x: int256 = convert(w, int256)
-        for j: uint256 in range(min(8, unsafe_sub(dim, unsafe_mul(8, q))), bound=8):
-            v: int256 = (x << unsafe_mul(32, j)) >> 224
-            assert v >= SAFE_MIN and v <= SAFE_MAX, "value out of range"
-        self.words[i][q] = w
-    assert keccak256(abi_encode(round_id, o.node, o.report, o.salt)) == self.commitments[i], "commitment mismatch"
+    words: uint256 = unsafe_div(dim + 7, 8)
+    for q: uint256 in range(words, bound=MAX_WORDS):
+        self.words[i][q] = extract32(padded, unsafe_mul(32, q))
+    # the pairwise check, spread over the reveals: this report against every earlier one of the round
+    revealed: uint256 = self.live.revealed
+    farthest_sq: uint256 = 0
+    farthest: address = empty(address)
+    for j: uint256 in range(len(self.live.members), bound=MAX_MEMBERS):
+        if revealed & (1 << j) != 0:
+            sq: uint256 = self._sq_dist(i, j, dim, words)
+            if sq > farthest_sq or farthest == empty(address):
+                farthest_sq = sq
+                farthest = self.live.members[j]
+    self.live.max_sq = max(self.live.max_sq, farthest_sq)
     self.live.revealed = revealed | bit
     self.live.phase = REVEAL
-    log Revealed(round_id=round_id, node=o.node, report=o.report)
+    log Revealed(round_id=round_id, node=o.node, report=o.report, farthest_sq=farthest_sq, farthest=farthest)
+
+
+@internal
+@view
+def _sq_dist(a: uint256, b: uint256, dim: uint256, words: uint256) -> uint256:
+    """||y_a - y_b||^2 of two stored reports, exact: |y_a - y_b| < 2**32 per value, so a sum of 256 squares stays
+    below 2**72 and the unchecked arithmetic cannot overflow"""
+    sq: int256 = 0
+    for q: uint256 in range(words, bound=MAX_WORDS):
+        wa: int256 = convert(self.words[a][q], int256)
+        wb: int256 = convert(self.words[b][q], int256)
+        for j: uint256 in range(min(8, unsafe_sub(dim, unsafe_mul(8, q))), bound=8):
+            # value j of a word: shift it to the top; the arithmetic right shift sign-extends it
+            s: uint256 = unsafe_mul(32, j)
+            d: int256 = unsafe_sub((wa << s) >> 224, (wb << s) >> 224)
+            sq = unsafe_add(sq, unsafe_mul(d, d))
+    return convert(sq, uint256)
 
 
 @internal
 def _finalize(round_id: uint256) -> bool:
     r: Round = self.live
-    everyone: uint256 = (1 << r.members) - 1
-    assert block.number > r.reveal_deadline or r.revealed == everyone, "too early to finalize"
-    revealers: DynArray[uint256, MAX_NODES] = []
-    for i: uint256 in range(r.members, bound=MAX_NODES):
+    # nothing more can happen once the reveal window is over, or once the commit phase is over (every member
+    # committed, or its window lapsed) and every committed member has revealed
+    quiet: bool = self._reveal_open() and r.revealed == r.committed
+    assert block.number > r.reveal_deadline or quiet, "too early to finalize"
+    count: uint256 = 0
+    for i: uint256 in range(len(r.members), bound=MAX_MEMBERS):
         if r.revealed & (1 << i) != 0:
-            revealers.append(i)
-    count: uint256 = len(revealers)
-    accepted: bool = count >= r.quorum and self._consistent(revealers, r.dim, r.tau_fx * r.tau_fx)
-    total: DynArray[int256, MAX_DIM] = []
-    lo: DynArray[int256, MAX_DIM] = []
-    hi: DynArray[int256, MAX_DIM] = []
-    total, lo, hi = self._aggregates(revealers, r.dim)
-
+            count += 1
+    # a withheld reveal rejects the round: choosing which of several committed reports to reveal gains nothing
+    accepted: bool = count >= r.quorum and r.committed == r.revealed and r.max_sq <= r.tau_fx * r.tau_fx
     paid: uint256 = 0
     slashed: uint256 = 0
-    for i: uint256 in range(r.members, bound=MAX_NODES):
-        bit: uint256 = 1 << i
-        node: address = self.nodes[i]
-        if r.revealed & bit != 0:
+    for i: uint256 in range(len(r.members), bound=MAX_MEMBERS):
+        node: address = r.members[i]
+        if r.revealed & (1 << i) != 0:
             if accepted:
                 paid += r.reward
                 assert extcall token.transfer(node, r.reward), "transfer failed"
                 log Paid(round_id=round_id, node=node, amount=r.reward)
-        elif r.committed & bit != 0:
+        else:
+            # committed and withheld, or never committed: either stalls the round, neither is free
             cut: uint256 = self.stake[node] * slash_bps // BPS
             self.stake[node] -= cut
             slashed += cut
@@ -426,55 +500,5 @@ def _finalize(round_id: uint256) -> bool:
     if accepted:
         self.accepted_bits[round_id // 256] |= 1 << (round_id % 256)
     log Finalized(round_id=round_id, accepted=accepted, count=count, committed=r.committed, revealed=r.revealed,
-                  total=total, lo=lo, hi=hi)
+                  max_sq=r.max_sq)
     return accepted
-
-
-@internal
-@view
-def _consistent(revealers: DynArray[uint256, MAX_NODES], dim: uint256, tau_sq: uint256) -> bool:
-    """every pair of revealed reports within tau: ||y_a - y_b||^2 <= tau^2, exact in int256"""
-    limit: int256 = convert(tau_sq, int256)
-    words: uint256 = unsafe_div(dim + 7, 8)
-    n: uint256 = len(revealers)
-    for x: uint256 in range(n, bound=MAX_NODES):
-        a: uint256 = revealers[x]
-        for y: uint256 in range(x + 1, n, bound=MAX_NODES):
-            b: uint256 = revealers[y]
-            sq: int256 = 0
-            for q: uint256 in range(words, bound=MAX_WORDS):
-                wa: int256 = convert(self.words[a][q], int256)
-                wb: int256 = convert(self.words[b][q], int256)
-                # index arithmetic below is bounded by MAX_DIM, so unchecked
-                for j: uint256 in range(min(8, unsafe_sub(dim, unsafe_mul(8, q))), bound=8):
-                    # value j of a word: shift it to the top; the arithmetic right shift sign-extends it
-                    s: uint256 = unsafe_mul(32, j)
-                    d: int256 = unsafe_sub((wa << s) >> 224, (wb << s) >> 224)
-                    sq = unsafe_add(sq, unsafe_mul(d, d))
-            if sq > limit:
-                return False
-    return True
-
-
-@internal
-@view
-def _aggregates(revealers: DynArray[uint256, MAX_NODES], dim: uint256) -> (
-        DynArray[int256, MAX_DIM], DynArray[int256, MAX_DIM], DynArray[int256, MAX_DIM]):
-    """what the estimators need: the sum of the revealed reports, and their coordinate-wise min and max"""
-    total: DynArray[int256, MAX_DIM] = []
-    lo: DynArray[int256, MAX_DIM] = []
-    hi: DynArray[int256, MAX_DIM] = []
-    for c: uint256 in range(dim, bound=MAX_DIM):
-        total.append(0)
-        lo.append(EMPTY_MIN)
-        hi.append(EMPTY_MAX)
-    for a: uint256 in revealers:
-        for q: uint256 in range(unsafe_div(dim + 7, 8), bound=MAX_WORDS):
-            w: int256 = convert(self.words[a][q], int256)
-            for j: uint256 in range(min(8, unsafe_sub(dim, unsafe_mul(8, q))), bound=8):
-                c: uint256 = unsafe_add(unsafe_mul(8, q), j)
-                v: int256 = (w << unsafe_mul(32, j)) >> 224
-                total[c] = unsafe_add(total[c], v)
-                lo[c] = min(lo[c], v)
-                hi[c] = max(hi[c], v)
-    return total, lo, hi

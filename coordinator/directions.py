@@ -1,4 +1,4 @@
-"""FAR-SIGN direction designs (spec/farsign.md, "Setting"): the rows a in R^d each worker projects onto.
+"""FAR-SIGN direction designs (docs/farsign.md, "Direction designs"): the rows a in R^d each worker projects onto.
 
 Two representations behind one small interface (project, transpose, rows, size):
 - CoordinateRows: each worker's rows are a contiguous run of unit basis vectors, so projecting is a slice

@@ -44,7 +44,10 @@ class Task(Protocol):
 @dataclass(frozen=True)
 class ProtocolConfig:
     delta: float  # honest noise radius: tau = eta * delta
-    reward: int
+    reward: int  # paid to each revealer of an accepted round; at most the ledger's smallest slash
+    stake: int  # what each node locks when it registers
+    min_stake: int  # the deployment's minimum stake; with slash_bps it sets the smallest slash
+    slash_bps: int = 5_000
     scale_bits: int = codec.DEFAULT_SCALE_BITS
     estimator: rules.Estimator = "mean"
     quorum: int = 2
@@ -65,27 +68,42 @@ class RoundLog:
     saturated: np.ndarray
     accepted: np.ndarray
     estimate_error: np.ndarray  # [B] ||g_hat - grad f|| on accepted rounds, NaN otherwise
+    members: np.ndarray  # [B] members admitted (registered, at least the minimum stake)
     paid: np.ndarray  # [B, N] tokens paid
     slashed: np.ndarray  # [B, N]
     gas: dict[str, int] = field(default_factory=dict)
 
 
-def provision(ledger: Ledger, addresses: list[str], reward: int, rounds: int, stake: int) -> None:
+def provision(ledger: Ledger, addresses: list[str], proto: ProtocolConfig, rounds: int) -> None:
     """The DC funds a pool that pays every node every round; each node receives and locks its stake."""
-    ledger.fund(reward * len(addresses) * rounds)
+    ledger.fund(proto.reward * len(addresses) * rounds)
     for a in addresses:
-        ledger.grant(a, stake)
-    ledger.register(addresses, stake)
+        ledger.grant(a, proto.stake)
+    ledger.register(addresses, proto.stake)
+
+
+def _silent(commits: list[Commit], members: list[str]) -> bool:
+    """Some member commits nothing in some run: reveals then open only once the commit window lapses."""
+    digests = {c.sender: c.digest for c in commits}
+    return any(a not in digests or any(d is None for d in digests[a]) for a in members)
+
+
+def _withheld(commits: list[Commit], reveals: list[Reveal]) -> bool:
+    """Some node committed in a run and does not reveal there: settling then waits out the reveal window."""
+    salts = {m.sender: m.salt for m in reveals}
+    return any(d is not None and (c.sender not in salts or salts[c.sender][b] is None)
+               for c in commits for b, d in enumerate(c.digest))
 
 
 def run(ledger: Ledger, task: Task, swarm: Reporters, control: vista.VistaParams, proto: ProtocolConfig, *,
-        rounds: int, rng: np.random.Generator,
+        members: list[str], rounds: int, rng: np.random.Generator,
         on_round: Callable[[RoundLog, RoundOutcome], None] | None = None) -> list[RoundLog]:
+    """`members`: the swarm's node addresses, in its order: the candidates of every round."""
     if ledger.batch != control.batch:
         raise ValueError(f"ledger batch {ledger.batch} != controller batch {control.batch}")
-    addresses = ledger.participants
+    addresses = list(members)
     if len(addresses) != swarm.size:
-        raise ValueError(f"{len(addresses)} registered nodes but the swarm has {swarm.size}")
+        raise ValueError(f"{len(addresses)} members but the swarm has {swarm.size} nodes")
     theta = task.init(ledger.batch)
     grad = task.grad(theta)
     grad_sq = np.einsum("bk,bk->b", grad, grad)
@@ -96,23 +114,23 @@ def run(ledger: Ledger, task: Task, swarm: Reporters, control: vista.VistaParams
         tau = eta * proto.delta
         spec = RoundSpec(
             tau_fx=codec.encode(tau, proto.scale_bits, field="tau"), dim=task.dim, scale_bits=proto.scale_bits,
-            params_digest=params_digests(theta), reward=proto.reward, quorum=proto.quorum,
+            params_digest=params_digests(theta), reward=proto.reward, members=addresses, quorum=proto.quorum,
             commit_blocks=proto.commit_blocks, reveal_blocks=proto.reveal_blocks,
         )
         round_id = ledger.open_round(spec)
         commits, reveals = swarm.round(round_id, addresses, theta, grad, tau, state.eta_index, proto.scale_bits, rng)
         ledger.commit(round_id, commits)
-        if len(commits) < len(addresses):  # a silent node: reveals open only once the commit window lapses
+        if _silent(commits, addresses):  # a silent node: reveals open only once the commit window lapses
             ledger.advance(proto.commit_blocks + 1)
         ledger.reveal(round_id, reveals)
-        if len(reveals) < len(addresses):  # and finalizing waits out the reveal window
+        if _withheld(commits, reveals):  # a withheld reveal: wait out its window
             ledger.advance(proto.reveal_blocks + 1)
         out = ledger.finalize(round_id)
         g_hat = rules.estimate(out.total, out.count, out.lo, out.hi, proto.estimator, proto.scale_bits)
         acc = out.accepted
         err = np.where(acc, np.linalg.norm(g_hat - grad, axis=1), np.nan)
         log = RoundLog(t, task.loss(theta), np.sqrt(grad_sq), eta, tau, lr, vista.saturated(control, state),
-                       acc, err, out.paid, out.slashed, dict(out.gas))
+                       acc, err, out.members.sum(axis=1), out.paid, out.slashed, dict(out.gas))
         theta = np.where(acc[:, None], theta - lr[:, None] * g_hat, theta)
         grad = np.where(acc[:, None], task.grad(theta), grad)  # one gradient per round; none when rejected
         grad_sq = np.einsum("bk,bk->b", grad, grad)

@@ -1,4 +1,4 @@
-"""The FAR-SIGN server (spec/farsign.md, "Server") as a pure init/update over explicit state.
+"""The FAR-SIGN server (docs/farsign.md, "The server") as a pure init/update over explicit state.
 
 On a report from worker j with values y_a for its rows a in A_j:
     fast:  z_a <- z_a + b(nu_j) (y_a - z_a),  nu_j <- nu_j + 1
@@ -26,7 +26,7 @@ from coordinator.directions import Design
 from coordinator.report_stream import ServerRule
 
 # (alpha, beta, gamma) per variant: these balance the error terms and give the abstract's rates
-# n^(-1/4+eps) (first-order) and n^(-1/6+eps) (zeroth-order); see the spec's "Step sizes".
+# n^(-1/4+eps) (first-order) and n^(-1/6+eps) (zeroth-order); see docs/farsign.md, "Step sizes".
 EXPONENTS = {"first-order": (3 / 4, 1 / 2 + 0.01, None), "zeroth-order": (5 / 6, 2 / 3, 1 / 6)}
 Variant = Literal["first-order", "zeroth-order"]
 

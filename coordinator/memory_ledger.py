@@ -1,9 +1,13 @@
 """MemoryLedger: the protocol's rules applied in process, exactly as the Vyper coordinator applies them.
 
 State is held per run of a batch (axis B) so that one driver loop advances many independent runs at once.
-Every state-changing call takes one "block", as the embedded chain auto-mines one block per transaction;
-windows are block ranges. A refused call raises the typed `LedgerError` for the contract's revert reason
-and changes nothing. Token amounts are Python integers (object arrays), as uint256 on-chain.
+Every state-changing message takes one "block", as the embedded chain auto-mines one block per transaction;
+windows are block ranges. A refused call raises the typed `LedgerError` for the contract's revert reason and
+changes nothing. Token amounts are Python integers (object arrays), as uint256 on-chain.
+
+Where runs of a batch differ (a node's stake, whether a run's report could be encoded), the rules apply per
+run: a candidate below the minimum stake sits out that run only, and a message entry that is None in a run is
+simply absent there. A node is refused as "not participant" only when it is a member of no run.
 """
 from __future__ import annotations
 
@@ -14,50 +18,61 @@ import numpy as np
 
 from coordinator import rules
 from protocol import codec
-from protocol.commitment import commitments as commitment_hashes
-from protocol.ledger import Balances, Commit, Reveal, RoundOutcome, RoundSpec, ledger_error
-
-MAX_PARTICIPANTS = 64
-MAX_REGISTRY = 1024  # registered nodes, as the coordinator's registry bound
+from protocol.commitment import commitments
+from protocol.ledger import (BPS, EXPIRY_BLOCKS, MAX_MEMBERS, MAX_WINDOW, MIN_WINDOW, Balances, Commit, Reveal,
+                             RoundOutcome, RoundSpec, aggregates, ledger_error)
 
 
 @dataclass
 class _Round:
     spec: RoundSpec
-    members: list[str]
+    candidates: list[str]
+    members: np.ndarray  # [B, N] bool
     commit_deadline: int
     reveal_deadline: int
     committed: np.ndarray  # [B, N] bool
-    digests: list[list[bytes]]  # [N][B]
+    digests: np.ndarray  # [B, N] object: bytes
     revealed: np.ndarray  # [B, N] bool
     reports: np.ndarray  # [B, N, k] int64
     outcome: RoundOutcome | None = None
+    expired: bool = False
+
+    @property
+    def settled(self) -> bool:
+        return self.outcome is not None or self.expired
+
+    def index(self, sender: str) -> int:
+        """The sender's column, if it is a member in some run; else the contract's refusal."""
+        i = self.candidates.index(sender) if sender in self.candidates else -1
+        if i < 0 or not self.members[:, i].any():
+            raise ledger_error("not participant", sender)
+        return i
 
 
 class MemoryLedger:
-    def __init__(self, batch: int = 1, *, min_stake: int = 1, slash_bps: int = 5_000, estimator: str = "mean",
-                 max_dim: int | None = None):
-        """`max_dim`: the largest report a round may ask for, as the deployed coordinator's bound (256);
-        None lets simulations carry full high-dimensional reports the chain would only take as sketches."""
+    def __init__(self, batch: int = 1, *, min_stake: int = 2, slash_bps: int = 5_000, max_dim: int | None = None):
+        """`min_stake` and `slash_bps` as the coordinator's constructor takes them (and refuses them);
+        `max_dim`: the largest report a round may ask for, as the deployed coordinator's bound (256); None lets
+        simulations carry full high-dimensional reports the chain would only take as sketches."""
         if batch < 1:
             raise ValueError(f"batch: must be >= 1, got {batch}")
+        if not 0 < slash_bps <= BPS:
+            raise ledger_error("bad slash", f"slash_bps {slash_bps} outside 1..{BPS}")
+        if min_stake * slash_bps // BPS == 0:
+            raise ledger_error("penalty rounds to zero", f"min_stake {min_stake} x slash_bps {slash_bps} / {BPS}")
         self.batch = batch
         self.max_dim = max_dim
         self.min_stake = min_stake
         self.slash_bps = slash_bps
-        self.estimator = estimator
+        self.min_penalty = min_stake * slash_bps // BPS
         self.block = 1
-        self._nodes: list[str] = []
+        self._registered: set[str] = set()
         self._tokens: dict[str, np.ndarray] = {}  # address -> [B] object
         self._stakes: dict[str, np.ndarray] = {}
         self._pool = np.zeros(batch, dtype=object)
         self._rounds: list[_Round] = []
 
     # ----------------------------------------------------------------------------------------- accounts
-    @property
-    def participants(self) -> list[str]:
-        return list(self._nodes)
-
     def _mine(self) -> None:
         self.block += 1
 
@@ -67,9 +82,11 @@ class MemoryLedger:
     def _zeros(self) -> np.ndarray:
         return np.zeros(self.batch, dtype=object)
 
+    def _stake(self, address: str) -> np.ndarray:
+        return self._stakes.get(address, self._zeros())
+
     def grant(self, address: str, amount: int) -> None:
-        self._tokens.setdefault(address, self._zeros())
-        self._tokens[address] = self._tokens[address] + amount
+        self._tokens[address] = self.token_balance(address) + amount
         self._mine()
 
     def fund(self, amount: int) -> None:
@@ -77,68 +94,83 @@ class MemoryLedger:
         self._mine()
 
     def _in_flight(self) -> _Round | None:
-        return self._rounds[-1] if self._rounds and self._rounds[-1].outcome is None else None
+        return self._rounds[-1] if self._rounds and not self._rounds[-1].settled else None
+
+    def registered(self, address: str) -> bool:
+        return address in self._registered
 
     def register(self, addresses: Sequence[str], stake: int) -> None:
         for k, a in enumerate(addresses):
-            if a in self._nodes or a in addresses[:k]:
+            if a in self._registered or a in addresses[:k]:
                 raise ledger_error("already registered", a)
             if stake < self.min_stake:
                 raise ledger_error("stake too small", f"{stake} < min_stake {self.min_stake}")
-            if np.any(self._tokens.get(a, self._zeros()) < stake):
+            if np.any(self.token_balance(a) < stake):
                 raise ledger_error("stake too small", f"{a} holds fewer than {stake} tokens")
-            if len(self._nodes) + k >= MAX_REGISTRY:
-                raise ledger_error("registry full", f"{MAX_REGISTRY} nodes registered")
         for a in addresses:
-            self._tokens[a] = self._tokens.get(a, self._zeros()) - stake
+            self._tokens[a] = self.token_balance(a) - stake
             self._stakes[a] = self._zeros() + stake
-            self._nodes.append(a)
+            self._registered.add(a)
             self._mine()
 
-    def withdraw(self, address: str) -> None:
-        if address not in self._nodes:
+    def add_stake(self, address: str, amount: int) -> None:
+        if address not in self._registered:
             raise ledger_error("not registered", address)
-        live = self._in_flight()
-        if live is not None and address in live.members:
-            raise ledger_error("round in flight", f"{address} takes part in round {len(self._rounds) - 1}")
-        self._tokens[address] = self._tokens[address] + self._stakes.pop(address)
-        self._nodes.remove(address)
+        if np.any(self.token_balance(address) < amount):
+            raise ledger_error("stake too small", f"{address} holds fewer than {amount} tokens")
+        self._tokens[address] = self._tokens[address] - amount
+        self._stakes[address] = self._stakes[address] + amount
         self._mine()
 
-    def balances(self) -> Balances:
-        if not self._nodes:
-            empty = np.zeros((self.batch, 0), dtype=object)
-            return Balances(empty, empty, self._pool.copy())
-        return Balances(
-            tokens=np.stack([self._tokens[a] for a in self._nodes], axis=1),
-            stakes=np.stack([self._stakes[a] for a in self._nodes], axis=1),
-            pool=self._pool.copy(),
-        )
+    def withdraw(self, address: str) -> None:
+        if address not in self._registered:
+            raise ledger_error("not registered", address)
+        live = self._in_flight()
+        if live is not None and address in live.candidates and live.members[:, live.candidates.index(address)].any():
+            raise ledger_error("round in flight", f"{address} is a member of round {len(self._rounds) - 1}")
+        self._tokens[address] = self._tokens[address] + self._stakes.pop(address)
+        self._registered.discard(address)
+        self._mine()
+
+    def balances(self, addresses: Sequence[str]) -> Balances:
+        column = lambda get: (np.stack([get(a) for a in addresses], axis=1) if len(addresses)  # noqa: E731
+                              else np.zeros((self.batch, 0), dtype=object))
+        return Balances(tokens=column(self.token_balance), stakes=column(self._stake), pool=self._pool.copy())
 
     def token_balance(self, address: str) -> np.ndarray:
         return self._tokens.get(address, self._zeros()).copy()
 
     # ------------------------------------------------------------------------------------------- rounds
     def open_round(self, spec: RoundSpec) -> int:
+        candidates = list(spec.members)
+        if len(candidates) > MAX_MEMBERS:
+            raise ledger_error("too many members", f"{len(candidates)} candidates, at most {MAX_MEMBERS}")
         if self._in_flight() is not None:
-            raise ledger_error("round in flight", "finalize the previous round first")
-        members = list(self._nodes)
-        if not members or len(members) > MAX_PARTICIPANTS:
-            raise ledger_error("no participants", f"{len(members)} registered, need 1..{MAX_PARTICIPANTS}")
-        if np.any(self._pool < spec.reward * len(members)):
-            raise ledger_error("pool too small", f"need {spec.reward * len(members)} to pay every participant")
+            raise ledger_error("round in flight", "settle the previous round first")
+        if not 2 <= spec.quorum <= len(candidates):
+            raise ledger_error("bad quorum", f"quorum {spec.quorum} outside 2..{len(candidates)} (the candidates)")
+        for name in ("commit_blocks", "reveal_blocks"):
+            if not MIN_WINDOW <= getattr(spec, name) <= MAX_WINDOW:
+                raise ledger_error("bad window", f"{name} {getattr(spec, name)} outside {MIN_WINDOW}..{MAX_WINDOW}")
+        if spec.reward > self.min_penalty:
+            raise ledger_error("reward above penalty", f"reward {spec.reward} > the smallest slash {self.min_penalty}")
         tau = np.asarray(spec.tau_fx)
         if tau.shape != (self.batch,) or np.any(tau < 0) or not np.all(codec.in_range(tau)):
             raise ledger_error("value out of range", f"tau_fx must be {self.batch} values in [0, 2**31)")
         if spec.dim < 1 or (self.max_dim is not None and spec.dim > self.max_dim):
             raise ledger_error("bad report length", f"dim {spec.dim} outside 1..{self.max_dim}")
-        n, b = len(members), self.batch
+        b, n = self.batch, len(candidates)
+        members = np.zeros((b, n), dtype=bool)
+        for i, a in enumerate(candidates):
+            members[:, i] = a in self._registered and a not in candidates[:i]
+            members[:, i] &= self._stake(a) >= self.min_stake
+        if np.any(self._pool < spec.reward * members.sum(axis=1)):
+            raise ledger_error("pool too small", f"need {spec.reward} for each member")
         start = self.block
         self._rounds.append(_Round(
-            spec=spec, members=members,
-            commit_deadline=start + spec.commit_blocks,
-            reveal_deadline=start + spec.commit_blocks + spec.reveal_blocks,
-            committed=np.zeros((b, n), dtype=bool), digests=[[] for _ in range(n)],
+            spec=spec, candidates=candidates, members=members,
+            commit_deadline=start + spec.commit_blocks, reveal_deadline=start + spec.commit_blocks + spec.reveal_blocks,
+            committed=np.zeros((b, n), dtype=bool), digests=np.full((b, n), None, dtype=object),
             revealed=np.zeros((b, n), dtype=bool), reports=np.zeros((b, n, spec.dim), dtype=np.int64),
         ))
         self._mine()
@@ -148,75 +180,91 @@ class MemoryLedger:
         if not 0 <= round_id < len(self._rounds):
             raise ledger_error("bad round", f"round {round_id} does not exist")
         r = self._rounds[round_id]
-        if r.outcome is not None:
+        if r.settled:
             raise ledger_error("already finalized", f"round {round_id}")
         return r
 
-    def _member(self, r: _Round, sender: str) -> int:
-        if sender not in r.members:
-            raise ledger_error("not participant", sender)
-        return r.members.index(sender)
-
     def commit(self, round_id: int, commits: Sequence[Commit]) -> None:
         r = self._round(round_id)
-        # validate everything first: a refused batch records nothing
-        seen = set()
+        done = r.committed.copy()  # validate everything first: a refused batch records nothing
+        accepted = []
         for c in commits:
-            if self.block > r.commit_deadline:
-                raise ledger_error("commit window closed", f"block {self.block} > {r.commit_deadline}")
-            i = self._member(r, c.sender)
-            if r.committed[0, i] or i in seen:
-                raise ledger_error("already committed", c.sender)
             if len(c.digest) != self.batch:
                 raise ledger_error("bad report length", f"{len(c.digest)} digests for batch {self.batch}")
-            seen.add(i)
-        for c in commits:
-            i = r.members.index(c.sender)
-            r.committed[:, i] = True
-            r.digests[i] = list(c.digest)
+            i = r.index(c.sender)
+            runs = np.array([d is not None for d in c.digest]) & r.members[:, i] & ~done[:, i]
+            if not runs.any():
+                continue  # already committed (or absent) in every run: skipped, as the relayer's verb does
+            if self.block > r.commit_deadline:
+                raise ledger_error("commit window closed", f"block {self.block} > {r.commit_deadline}")
+            done[:, i] |= runs
+            accepted.append((i, runs, c.digest))
+        for i, runs, digest in accepted:
+            r.committed[runs, i] = True
+            r.digests[runs, i] = np.asarray(list(digest), dtype=object)[runs]
             self._mine()
 
-    def _reveal_open(self, r: _Round) -> bool:
-        return self.block > r.commit_deadline or bool(r.committed.all())
+    def _reveal_open(self, r: _Round) -> np.ndarray:
+        """[B]: the commit phase is over (its window lapsed, or every member committed)."""
+        return (self.block > r.commit_deadline) | (r.committed == r.members).all(axis=1)
 
     def reveal(self, round_id: int, reveals: Sequence[Reveal]) -> None:
         r = self._round(round_id)
-        checked = []
+        for m in reveals:  # what a chain client refuses before sending anything
+            fx = np.asarray(m.report_fx)
+            if fx.ndim != 2 or fx.shape[0] != self.batch or len(m.salt) != self.batch:
+                raise ledger_error("bad report length", f"report of shape {fx.shape} for batch {self.batch}")
+            if not np.all(codec.in_range(fx)):
+                raise ledger_error("value out of range", f"{m.sender} sent a value outside int32")
+        done = r.revealed.copy()
+        accepted = []
         for m in reveals:
-            if not self._reveal_open(r):
+            i = r.index(m.sender)
+            runs = np.array([s is not None for s in m.salt]) & r.members[:, i] & ~done[:, i]
+            if not runs.any():
+                continue  # already revealed (or absent) in every run: skipped
+            if not self._reveal_open(r)[runs].all():
                 raise ledger_error("reveal window not open", f"block {self.block} <= {r.commit_deadline}")
             if self.block > r.reveal_deadline:
                 raise ledger_error("reveal window closed", f"block {self.block} > {r.reveal_deadline}")
-            i = self._member(r, m.sender)
-            if not r.committed[0, i]:
+            if not r.committed[runs, i].all():
                 raise ledger_error("no commitment", m.sender)
-            if r.revealed[0, i] or any(i == j for j, _ in checked):
-                raise ledger_error("already revealed", m.sender)
             fx = np.asarray(m.report_fx)
-            if fx.shape != (self.batch, r.spec.dim):
-                raise ledger_error("bad report length", f"{fx.shape} != {(self.batch, r.spec.dim)}")
-            if not np.all(codec.in_range(fx)):
-                raise ledger_error("value out of range", f"{m.sender} sent a value outside int32")
-            if commitment_hashes(round_id, m.sender, fx, list(m.salt)) != r.digests[i]:
+            if fx.shape[1] != r.spec.dim:
+                raise ledger_error("bad report length", f"{fx.shape[1]} values in a round of {r.spec.dim}")
+            sel = np.flatnonzero(runs)
+            if commitments(round_id, m.sender, fx[sel], [m.salt[b] for b in sel]) != list(r.digests[sel, i]):
                 raise ledger_error("commitment mismatch", m.sender)
-            checked.append((i, fx))
-        for i, fx in checked:
-            r.revealed[:, i] = True
-            r.reports[:, i] = fx
+            done[:, i] |= runs
+            accepted.append((i, runs, fx))
+        for i, runs, fx in accepted:
+            r.revealed[runs, i] = True
+            r.reports[runs, i] = fx[runs]
             self._mine()
 
     def finalize(self, round_id: int) -> RoundOutcome:
         r = self._round(round_id)
-        if not (self.block > r.reveal_deadline or bool(r.revealed.all())):
+        quiet = self._reveal_open(r) & (r.revealed == r.committed).all(axis=1)
+        if not (self.block > r.reveal_deadline or quiet.all()):
             raise ledger_error("too early to finalize", f"block {self.block} <= {r.reveal_deadline}")
-        accepted = rules.consistent(r.reports, r.revealed, r.spec.tau_fx, r.spec.quorum)
-        total, count, lo, hi = rules.aggregates(r.reports, r.revealed)
-        stakes = np.stack([self._stakes[a] for a in r.members], axis=1)
-        paid, slashed = rules.settle(accepted, r.revealed, r.committed, r.spec.reward, stakes, self.slash_bps)
-        for i, a in enumerate(r.members):
-            self._tokens[a] = self._tokens[a] + paid[:, i]
-            self._stakes[a] = self._stakes[a] - slashed[:, i]
+        accepted = rules.accepted(r.reports, r.members, r.committed, r.revealed, r.spec.tau_fx, r.spec.quorum)
+        total, count, lo, hi = aggregates(r.reports, r.revealed)
+        stakes = np.stack([self._stake(a) for a in r.candidates], axis=1)
+        paid, slashed = rules.settle(accepted, r.members, r.revealed, r.spec.reward, stakes, self.slash_bps)
+        for i, a in enumerate(r.candidates):
+            if r.members[:, i].any():
+                self._tokens[a] = self.token_balance(a) + paid[:, i]
+                self._stakes[a] = self._stakes[a] - slashed[:, i]
         self._pool = self._pool - paid.sum(axis=1) + slashed.sum(axis=1)
-        r.outcome = RoundOutcome(round_id, accepted, r.revealed.copy(), total, count, lo, hi, paid, slashed)
+        max_sq = rules.pairwise_sq_dist_max(r.reports, r.revealed).astype(object)
+        r.outcome = RoundOutcome(round_id, accepted, r.members.copy(), r.committed.copy(), r.revealed.copy(), max_sq,
+                                 total, count, lo, hi, paid, slashed)
         self._mine()
         return r.outcome
+
+    def expire(self, round_id: int) -> None:
+        r = self._round(round_id)
+        if self.block <= r.reveal_deadline + EXPIRY_BLOCKS:
+            raise ledger_error("too early to expire", f"block {self.block} <= {r.reveal_deadline + EXPIRY_BLOCKS}")
+        r.expired = True
+        self._mine()

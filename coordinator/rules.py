@@ -30,23 +30,15 @@ def pairwise_sq_dist_max(reports_fx: np.ndarray, revealed: np.ndarray) -> np.nda
     return sq.reshape(sq.shape[0], -1).max(axis=1)
 
 
-def consistent(reports_fx: np.ndarray, revealed: np.ndarray, tau_fx: np.ndarray, quorum: int) -> np.ndarray:
-    """VISTA's acceptance: at least `quorum` reveals and every revealed pair within tau (||y_i - y_j||^2 <= tau^2)."""
+def accepted(reports_fx: np.ndarray, members: np.ndarray, committed: np.ndarray, revealed: np.ndarray,
+             tau_fx: np.ndarray, quorum: int) -> np.ndarray:
+    """VISTA's acceptance, [B] bool: at least `quorum` members revealed, no member withheld a committed report,
+    and every revealed pair lies within tau (||y_i - y_j||^2 <= tau^2, exact in integers)."""
     tau = np.asarray(tau_fx, dtype=object)  # tau**2 may pass int64 at high scale bits
     enough = revealed.sum(axis=1) >= quorum
+    withheld = (members & committed & ~revealed).any(axis=1)
     within = np.asarray(pairwise_sq_dist_max(reports_fx, revealed).astype(object) <= tau * tau, dtype=bool)
-    return enough & within
-
-
-def aggregates(reports_fx: np.ndarray, revealed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """What the contract records for the estimator: (sum [B, k], count [B], min [B, k], max [B, k]) over reveals."""
-    mask = revealed[:, :, None]
-    total = np.where(mask, reports_fx, 0).sum(axis=1)
-    count = revealed.sum(axis=1)
-    big = np.iinfo(np.int64)
-    lo = np.where(mask, reports_fx, big.max).min(axis=1)
-    hi = np.where(mask, reports_fx, big.min).max(axis=1)
-    return total, count, lo, hi
+    return enough & ~withheld & within
 
 
 def estimate(total: np.ndarray, count: np.ndarray, lo: np.ndarray, hi: np.ndarray, estimator: Estimator,
@@ -67,13 +59,14 @@ def estimate(total: np.ndarray, count: np.ndarray, lo: np.ndarray, hi: np.ndarra
     return np.where(count[:, None] > 0, g * unit, 0.0)
 
 
-def settle(accepted: np.ndarray, revealed: np.ndarray, committed: np.ndarray, reward: int, stake: np.ndarray,
+def settle(accepted: np.ndarray, members: np.ndarray, revealed: np.ndarray, reward: int, stake: np.ndarray,
            slash_bps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Payouts and slashes of one finalized round, [B, N] token amounts as Python ints (uint256-safe).
+    """Payouts and slashes of one settled round, [B, N] token amounts as Python ints (uint256-safe).
 
     paid    = reward to every revealer of an accepted round, nothing on rejection;
-    slashed = floor(stake * slash_bps / 10_000) for every node that committed and did not reveal.
+    slashed = floor(stake * slash_bps / 10_000) for every member that did not reveal (it withheld a committed
+              report, or never committed: either stalls the round).
     """
     paid = np.where(accepted[:, None] & revealed, np.asarray(reward, dtype=object), 0)  # reward may pass int64
-    slashed = np.where(committed & ~revealed, np.asarray(stake, dtype=object) * slash_bps // 10_000, 0)
+    slashed = np.where(members & ~revealed, np.asarray(stake, dtype=object) * slash_bps // 10_000, 0)
     return paid, slashed.astype(object)

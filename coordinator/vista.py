@@ -1,4 +1,4 @@
-"""VISTA's threshold and learning-rate controller (Algorithm 1 of spec/vista.md) as pure init/update.
+"""VISTA's threshold and learning-rate controller (Algorithm 1 of docs/vista.md) as pure init/update.
 
 Everything is batched over a leading axis B, and the method's parameters are per-run arrays, so one batch
 can carry VISTA, its oracle variant and every constant-eta baseline side by side. A constant-eta baseline

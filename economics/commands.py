@@ -82,7 +82,7 @@ def equilibrium(
         Optional[Path], typer.Option(help="table cache (default $DEML_CACHE_DIR or ~/.cache/deml)")
     ] = None,
 ) -> None:
-    """Equilibrium curves P_A*(eta), MSE*(eta) and the adversary's noise law (game_of_coding.md)."""
+    """Equilibrium curves P_A*(eta), MSE*(eta) and the adversary's noise law (docs/game_of_coding.md)."""
     try:
         spec = GameSpec(
             dim=dim,

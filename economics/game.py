@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class GameSpec(BaseModel):
-    """The game's parameters (game_of_coding.md). One colluding adversary controls `adversaries` nodes, all sending
+    """The game's parameters (docs/game_of_coding.md). One colluding adversary controls `adversaries` nodes, all sending
     the same point. N = 2 or one honest node: exact kernels in any dimension; scalar N > 2: exact; vectors with
     two or more honest nodes: mean estimator only, by Monte Carlo."""
 

@@ -4,7 +4,7 @@ The honest noise n is uniform in the Delta-ball of R^d; the adversary reports u 
 all send that point). Accepted iff ||n - z|| <= tau. With `pull` = t for the mean of h + t = 1 + t reports
 (1 for two nodes or the midrange, where the estimate is the average of n and z):
     p(r) = P(||n - z|| <= tau),    h(r) = E[ ||n + pull z||^2 1{||n - z|| <= tau} ],
-and the estimation error is h / (1 + pull)^2 (game_of_coding.md, "Kernels").
+and the estimation error is h / (1 + pull)^2 (docs/game_of_coding.md, "Kernels with one honest node").
 """
 
 from functools import cache
@@ -13,7 +13,7 @@ import numpy as np
 from scipy.special import betainc, betaln, ndtr
 
 GAUSSIAN_DIM = 10**6
-"""Beyond this dimension C ~ N(0, 1/d) and R = Delta (the spec's high-dimension limit)."""
+"""Beyond this dimension C ~ N(0, 1/d) and R = Delta (docs/game_of_coding.md, "High dimension")."""
 
 DENSITY_CUT = 40.0
 """R below Delta (1 - DENSITY_CUT / (d - 1)) carries under e^-DENSITY_CUT of the radial density's peak: skipped."""

@@ -12,7 +12,7 @@ GOLDEN_STEPS = 40
 
 @dataclass(frozen=True)
 class LogUtility:
-    """U = log MSE + kappa log P_A (game_of_coding.md's default family)."""
+    """U = log MSE + kappa log P_A (the default family of docs/game_of_coding.md)."""
 
     kappa: float
 

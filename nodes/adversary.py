@@ -15,7 +15,7 @@ class RationalAdversary:
 
     It knows the gradient exactly but not the honest noise (commit-reveal keeps it so). Colluding nodes
     all send this same point (the swarm replicates it), which is the coalition's best play with the
-    midrange estimator (spec/game_of_coding.md, N nodes).
+    midrange estimator (docs/game_of_coding.md, "Many nodes and Sybil identities").
     """
 
     table: EquilibriumTable

@@ -1,4 +1,4 @@
-"""FAR-SIGN attacks (spec/farsign.md, "Attacks to support") as small callables: context -> values.
+"""FAR-SIGN attacks (docs/farsign.md, "Attacks") as small callables: context -> values.
 
 An attack sees what its worker would honestly send now (`grad`, named as in nodes.context.RoundContext so
 the classic attacks of nodes.attacks apply unchanged: SignFlip, Gaussian, NonFinite), and, being

@@ -1,4 +1,4 @@
-"""FAR-SIGN workers (spec/farsign.md, "Worker"): honest first-order and zeroth-order reporters and the
+"""FAR-SIGN workers (docs/farsign.md, "Workers"): honest first-order and zeroth-order reporters and the
 adversarial wrapper, over any Task (nodes.models.SupervisedTask for MNIST; synthetic objectives in sims).
 
 A worker pool is a callable `respond(workers, x, version, rng) -> [values per worker]`: every listed worker

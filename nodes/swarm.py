@@ -66,17 +66,18 @@ def seal(round_id: int, addresses: list[str], reports: np.ndarray, scale_bits: i
          rng: np.random.Generator) -> tuple[list[Commit], list[Reveal]]:
     """Each node encodes its report, draws a fresh salt per run and commits to it.
 
-    A node whose report cannot be encoded (NaN, inf, out of range) commits nothing and reveals nothing.
+    A run whose report cannot be encoded (NaN, inf, out of range) gets no commit and no reveal from that node
+    (None entries): the failure stays in its run. A node with no encodable run sends nothing.
     """
     b, n, _ = reports.shape
     salt_bytes = rng.bytes(32 * b * n)
     commits, reveals = [], []
     for i, address in enumerate(addresses):
-        try:
-            fx = codec.encode(reports[:, i], scale_bits, field=f"report of node {i}")
-        except codec.CodecError:
+        fx, ok = codec.encode_rows(reports[:, i], scale_bits)
+        if not ok.any():
             continue
         salts = [salt_bytes[32 * (i * b + j): 32 * (i * b + j + 1)] for j in range(b)]
-        commits.append(Commit(address, commitments(round_id, address, fx, salts)))
-        reveals.append(Reveal(address, fx, salts))
+        digests = commitments(round_id, address, fx, salts)
+        commits.append(Commit(address, [d if k else None for d, k in zip(digests, ok)]))
+        reveals.append(Reveal(address, fx, [s if k else None for s, k in zip(salts, ok)]))
     return commits, reveals

@@ -36,6 +36,16 @@ def encode(values: np.ndarray, scale_bits: int = DEFAULT_SCALE_BITS, *, field: s
     return fx.astype(np.int64)
 
 
+def encode_rows(values: np.ndarray, scale_bits: int = DEFAULT_SCALE_BITS) -> tuple[np.ndarray, np.ndarray]:
+    """`encode` row by row of values [B, k]: (fixed point [B, k] int64, ok [B] bool). A row that `encode` would
+    refuse (NaN, inf, out of range) is all zeros with ok False, so one run's failure stays in that run."""
+    arr = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        fx = np.rint(arr * 2.0**scale_bits)
+        ok = np.isfinite(fx).all(axis=1) & (fx >= INT32_MIN).all(axis=1) & (fx <= INT32_MAX).all(axis=1)
+    return np.where(ok[:, None], fx, 0).astype(np.int64), ok
+
+
 def decode(fx: np.ndarray, scale_bits: int = DEFAULT_SCALE_BITS) -> np.ndarray:
     return np.asarray(fx, dtype=np.float64) / 2.0**scale_bits
 

@@ -3,8 +3,7 @@
 A ledger holds the protocol's state: registered nodes and stakes, the reward pool, rounds with their
 windows, commitments, reveals and outcomes. `MemoryLedger` keeps it in numpy arrays (with a batch axis of
 B independent runs, for vectorised simulations); `contracts.chain_ledger.ChainLedger` keeps it in the
-Vyper coordinator (B = 1). The driver cannot tell them apart. Messages are passed as lists so a ledger may
-submit them one transaction per node or batched, whichever its transport does best.
+Vyper coordinator (B = 1). The driver cannot tell them apart.
 """
 from __future__ import annotations
 
@@ -46,6 +45,10 @@ class InsufficientFunds(LedgerError):
     """The pool or a stake cannot cover what the call needs."""
 
 
+class BadParameter(LedgerError):
+    """A round or deployment parameter outside the bounds the contract enforces."""
+
+
 # Revert reasons shared by MemoryLedger and the Vyper coordinator, mapped to the exception each raises.
 REASONS: dict[str, type[LedgerError]] = {
     "not owner": LedgerError,
@@ -54,12 +57,15 @@ REASONS: dict[str, type[LedgerError]] = {
     "stake too small": InsufficientFunds,
     "round in flight": WindowError,
     "pool too small": InsufficientFunds,
-    "no participants": LedgerError,
+    "bad quorum": BadParameter,
+    "bad window": BadParameter,
+    "reward above penalty": BadParameter,
     "bad round": WindowError,
     "commit window closed": WindowError,
     "reveal window not open": WindowError,
     "reveal window closed": WindowError,
     "too early to finalize": WindowError,
+    "too early to expire": WindowError,
     "already finalized": WindowError,
     "not participant": NotParticipant,
     "already committed": DuplicateMessage,
@@ -68,11 +74,17 @@ REASONS: dict[str, type[LedgerError]] = {
     "commitment mismatch": CommitmentMismatch,
     "bad report length": OutOfRange,
     "value out of range": OutOfRange,
-    "registry full": InsufficientFunds,
-    "slash above 100%": LedgerError,
+    "bad slash": BadParameter,
+    "penalty rounds to zero": BadParameter,
     "transfer failed": InsufficientFunds,
+    # raised by snekmate's ecdsa inside the coordinator, for a relayed commit with a malformed signature
     "ecdsa: invalid signature": NotParticipant,
+    "ecdsa: invalid signature `s` value": NotParticipant,
+    # refused by the ledgers before anything is sent: the contract's ABI bound on a candidate list
+    "too many members": BadParameter,
 }
+LIBRARY_REASONS = frozenset({"ecdsa: invalid signature", "ecdsa: invalid signature `s` value"})
+CLIENT_REASONS = frozenset({"too many members"})
 
 
 def ledger_error(reason: str, detail: str = "") -> LedgerError:
@@ -80,15 +92,27 @@ def ledger_error(reason: str, detail: str = "") -> LedgerError:
     return REASONS.get(reason, LedgerError)(reason, detail)
 
 
+# The contract's bounds (contracts/coordinator.vy), which MemoryLedger applies too; a test holds them equal.
+MAX_MEMBERS = 64  # members of one round: one bitmask word
+MAX_DIM = 256  # values in an on-chain report
+MIN_WINDOW, MAX_WINDOW = 4, 7_200  # commit and reveal windows, in blocks
+EXPIRY_BLOCKS = 256  # after the reveal window, a round nobody settled can be closed by anyone
+BPS = 10_000
+
+
 @dataclass(frozen=True)
 class RoundSpec:
-    """What the DC posts when it opens a round (per run of the batch where it varies)."""
+    """What the DC posts when it opens a round (per run of the batch where it varies).
+
+    `members` lists the candidates: those registered and holding at least the minimum stake become the round's
+    members (per run, in a batch), the others sit it out. Outcomes are laid out over this list."""
 
     tau_fx: np.ndarray  # [B] int: acceptance radius in fixed point
     dim: int  # report dimension k
     scale_bits: int
     params_digest: Sequence[bytes]  # [B] 32-byte commitment to the model parameters
     reward: int  # tokens paid to each revealer of an accepted round
+    members: Sequence[str] = ()
     quorum: int = 2
     commit_blocks: int = 32
     reveal_blocks: int = 32
@@ -97,21 +121,26 @@ class RoundSpec:
 @dataclass(frozen=True)
 class Commit:
     sender: str
-    digest: Sequence[bytes]  # [B]
+    digest: Sequence[bytes | None]  # [B]; None: no commit in that run (the node's report could not be encoded)
 
 
 @dataclass(frozen=True)
 class Reveal:
     sender: str
     report_fx: np.ndarray  # [B, k] int
-    salt: Sequence[bytes]  # [B]
+    salt: Sequence[bytes | None]  # [B]; None: no reveal in that run
 
 
 @dataclass(frozen=True)
 class RoundOutcome:
+    """A settled round, laid out over the spec's candidate list (N of them)."""
+
     round_id: int
     accepted: np.ndarray  # [B] bool
-    revealed: np.ndarray  # [B, N] bool, N = participants in registration order
+    members: np.ndarray  # [B, N] bool: admitted as members
+    committed: np.ndarray  # [B, N] bool
+    revealed: np.ndarray  # [B, N] bool
+    max_sq: np.ndarray  # [B] largest squared distance between two revealed reports (fixed point, exact)
     total: np.ndarray  # [B, k] sum of revealed reports (fixed point)
     count: np.ndarray  # [B]
     lo: np.ndarray  # [B, k] coordinate-wise min of revealed reports
@@ -128,11 +157,24 @@ class Balances:
     pool: np.ndarray  # [B] reward pool
 
 
-class Ledger(Protocol):
-    batch: int
+def aggregates(reports_fx: np.ndarray, revealed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What an outcome reports for the estimators, from the revealed reports [B, N, k] (the `Revealed` events on
+    a chain): (sum [B, k], count [B], min [B, k], max [B, k]); min and max over no reveal are int64's max and min."""
+    mask = revealed[:, :, None]
+    total = np.where(mask, reports_fx, 0).sum(axis=1)
+    count = revealed.sum(axis=1)
+    big = np.iinfo(np.int64)
+    lo = np.where(mask, reports_fx, big.max).min(axis=1)
+    hi = np.where(mask, reports_fx, big.min).max(axis=1)
+    return total, count, lo, hi
 
-    @property
-    def participants(self) -> list[str]: ...
+
+class Ledger(Protocol):
+    """What the round driver needs of a ledger. Commits and reveals are lists so that a ledger may send them one
+    transaction per node or relayed in a batch; either way an entry already done in its round is skipped, as the
+    contract's relayer verbs do, and a refusal of any other entry refuses the whole call."""
+
+    batch: int
 
     def register(self, addresses: Sequence[str], stake: int) -> None: ...
 
@@ -150,6 +192,8 @@ class Ledger(Protocol):
 
     def finalize(self, round_id: int) -> RoundOutcome: ...
 
+    def expire(self, round_id: int) -> None: ...
+
     def advance(self, blocks: int) -> None: ...
 
-    def balances(self) -> Balances: ...
+    def balances(self, addresses: Sequence[str]) -> Balances: ...

@@ -44,32 +44,34 @@ def run_demo(rounds: int = 300, chain: str = "embedded", out: Path | None = None
     out = out or rundir.default_out(EXPERIMENT)
     s = setup(cfg, 3, progress=False)
     names, control, swarm, proto = s.names, s.control, s.swarm, s.proto
-    ledger = ChainLedger(connect(chain), nodes=swarm.size, seed=seed, mode="relay")
+    ledger = ChainLedger(connect(chain), nodes=swarm.size, seed=seed, mode="relay", min_stake=proto.min_stake,
+                         slash_bps=proto.slash_bps)
     d = ledger.deployment
     rundir.write_config(out, EXPERIMENT, cfg.model_dump(), {
         "chain": chain, "transport": "relay", "estimator": proto.estimator,
         "contracts": {"token": d.token.address, "coordinator": d.coordinator.address},
         "nodes": {"honest": ledger.nodes[:swarm.honest], "adversaries": ledger.nodes[swarm.honest:]}})
-    provision(ledger, ledger.nodes, proto.reward, rounds, stake=10 * proto.reward)
+    provision(ledger, ledger.nodes, proto, rounds)
     console.print(f"[bold]deml demo[/]: VISTA on f = (x^2 + 2y^2 + 3z^2)/2, 1 honest + 4 rational adversaries, "
                   f"{rounds} rounds on {chain} (coordinator {d.coordinator.address})")
 
     gas_rows, shown = [], []
     with Live(console=console, refresh_per_second=8, transient=False) as live:
         def on_round(log: RoundLog, outcome: RoundOutcome) -> None:
-            tokens = ledger.balances().tokens[0].astype(float) / TOKEN
+            tokens = ledger.balances(ledger.nodes).tokens[0].astype(float) / TOKEN
             gas_rows.extend({"round": log.round, "phase": phase, "gas": gas} for phase, gas in outcome.gas.items())
             shown.append((log, tokens[: swarm.honest].sum(), tokens[swarm.honest:].sum(), sum(outcome.gas.values())))
             live.update(_table(shown[-SHOWN_ROWS:], rounds, time.perf_counter() - t0))
 
-        logs = run(ledger, Quadratic(), swarm, control, proto, rounds=rounds, rng=np.random.default_rng(seed),
+        logs = run(ledger, Quadratic(), swarm, control, proto, members=ledger.nodes, rounds=rounds,
+                   rng=np.random.default_rng(seed),
                    on_round=on_round)
     wall = time.perf_counter() - t0
 
     tables = {"rounds": rounds_frame(logs, swarm, names, cfg.runs, EXPERIMENT), "gas": pd.DataFrame(gas_rows)}
     rundir.write_tables(out, tables)
     plots = plot_rounds({"rounds": tables["rounds"]}, out) + [_gas_plot(tables["gas"], out / "gas.png")]
-    balances = ledger.balances()
+    balances = ledger.balances(ledger.nodes)
     report = _report(out, tables, plots, {
         "chain": chain, "coordinator": d.coordinator.address, "rounds": rounds,
         "accepted": f"{tables['rounds']['accepted'].mean():.1%}",

@@ -132,19 +132,23 @@ def setup(cfg: VistaConfig, dim: int, *, progress: bool = True) -> VistaSetup:
     names, control = methods(cfg, table)
     swarm = Swarm(cfg.honest, cfg.adversaries, HonestReport(cfg.delta),
                   RationalAdversary(table) if cfg.adversaries else None, collude=True)
-    proto = ProtocolConfig(delta=cfg.delta, reward=int(cfg.reward * TOKEN), scale_bits=cfg.scale_bits,
-                           estimator=table.spec.estimator, quorum=min(2, swarm.size))
+    reward = int(cfg.reward * TOKEN)
+    # the smallest slash (half the minimum stake) equals the reward: withholding never pays (docs/protocol.md)
+    proto = ProtocolConfig(delta=cfg.delta, reward=reward, stake=10 * reward, min_stake=2 * reward,
+                           scale_bits=cfg.scale_bits, estimator=table.spec.estimator, quorum=2)
     return VistaSetup(table, names, control, swarm, proto)
 
 
 def run_vista(cfg: VistaConfig, task: Task, experiment: str) -> Tables:
     s = setup(cfg, task.dim)
     names, control, swarm, proto = s.names, s.control, s.swarm, s.proto
-    ledger = MemoryLedger(batch=control.batch, estimator=proto.estimator)
-    provision(ledger, node_addresses(swarm.size, cfg.seed), proto.reward, cfg.rounds, stake=10 * proto.reward)
+    ledger = MemoryLedger(batch=control.batch, min_stake=proto.min_stake, slash_bps=proto.slash_bps)
+    addresses = node_addresses(swarm.size, cfg.seed)
+    provision(ledger, addresses, proto, cfg.rounds)
     with Progress(console=Console(stderr=True), transient=True) as bar:
         job = bar.add_task(f"{experiment}: {len(names)} methods x {cfg.runs} runs", total=cfg.rounds)
-        logs = run(ledger, task, swarm, control, proto, rounds=cfg.rounds, rng=np.random.default_rng(cfg.seed),
+        logs = run(ledger, task, swarm, control, proto, members=addresses, rounds=cfg.rounds,
+                   rng=np.random.default_rng(cfg.seed),
                    on_round=lambda log, out: bar.advance(job))
     return {"rounds": rounds_frame(logs, swarm, names, cfg.runs, experiment)}
 

@@ -16,23 +16,25 @@ MSE = 0.2 * GRID**2
 def simulate(seed, attack, rounds=60, batch=3, adversaries=3):
     swarm = Swarm(1, adversaries, HonestReport(1.0), attack)
     control = vista.params(GRID, MSE, eta_min=2.0, eta_max=8.0, repeat=batch)
-    proto = ProtocolConfig(delta=1.0, reward=10)
-    led = MemoryLedger(batch=batch)
-    provision(led, node_addresses(swarm.size, seed), proto.reward, rounds, stake=100)
-    logs = run(led, Quadratic(), swarm, control, proto, rounds=rounds, rng=np.random.default_rng(seed))
-    return logs, led
+    proto = ProtocolConfig(delta=1.0, reward=10, stake=100, min_stake=20)
+    led = MemoryLedger(batch=batch, min_stake=proto.min_stake)
+    members = node_addresses(swarm.size, seed)
+    provision(led, members, proto, rounds)
+    logs = run(led, Quadratic(), swarm, control, proto, members=members, rounds=rounds,
+               rng=np.random.default_rng(seed))
+    return logs, led, members
 
 
 def test_same_seed_replays_the_same_trajectory_and_another_does_not():
-    a, _ = simulate(5, Gaussian(sigma=3.0))
-    b, _ = simulate(5, Gaussian(sigma=3.0))
-    c, _ = simulate(6, Gaussian(sigma=3.0))
+    a, *_ = simulate(5, Gaussian(sigma=3.0))
+    b, *_ = simulate(5, Gaussian(sigma=3.0))
+    c, *_ = simulate(6, Gaussian(sigma=3.0))
     assert all(np.array_equal(x.loss, y.loss) and np.array_equal(x.accepted, y.accepted) for x, y in zip(a, b))
     assert any(not np.array_equal(x.loss, y.loss) for x, y in zip(a, c))
 
 
 def test_rejected_rounds_leave_the_model_and_balances_unchanged():
-    logs, _ = simulate(1, Gaussian(sigma=3.0))
+    logs, *_ = simulate(1, Gaussian(sigma=3.0))
     accepted = np.stack([g.accepted for g in logs])
     assert 0 < accepted.mean() < 1  # the attack gets some rounds rejected, not all
     loss = np.stack([g.loss for g in logs])
@@ -44,19 +46,23 @@ def test_rejected_rounds_leave_the_model_and_balances_unchanged():
 
 
 def test_adversary_majority_of_mimics_is_always_accepted_and_paid():
-    logs, led = simulate(2, Mimic(), rounds=20, adversaries=4)
+    logs, led, members = simulate(2, Mimic(), rounds=20, adversaries=4)
     assert all(g.accepted.all() for g in logs)
-    assert np.array_equal(led.balances().tokens.astype(int), np.full((3, 5), 100 * 0 + 20 * 10))
+    assert np.array_equal(led.balances(members).tokens.astype(int), np.full((3, 5), 100 * 0 + 20 * 10))
     assert logs[-1].loss.max() < logs[0].loss.min()  # the honest signal still drives descent
 
 
-def test_a_silent_node_lets_the_windows_lapse_and_the_honest_quorum_still_decides():
+def test_a_silent_node_is_slashed_until_it_falls_below_the_minimum_and_the_honest_quorum_still_decides():
     swarm = Swarm(2, 1, HonestReport(1.0), NonFinite())  # the adversary's NaN report cannot be encoded
     control = vista.params(GRID, MSE, eta_min=2.0, eta_max=8.0, repeat=2)
-    proto = ProtocolConfig(delta=1.0, reward=10, commit_blocks=8, reveal_blocks=8)
-    led = MemoryLedger(batch=2)
-    provision(led, node_addresses(3, 0), proto.reward, 10, stake=100)
-    logs = run(led, Quadratic(), swarm, control, proto, rounds=10, rng=np.random.default_rng(0))
+    proto = ProtocolConfig(delta=1.0, reward=10, stake=100, min_stake=20, commit_blocks=8, reveal_blocks=8)
+    led = MemoryLedger(batch=2, min_stake=proto.min_stake)
+    members = node_addresses(3, 0)
+    provision(led, members, proto, 10)
+    logs = run(led, Quadratic(), swarm, control, proto, members=members, rounds=10, rng=np.random.default_rng(0))
     assert all(g.accepted.all() for g in logs)  # two honest reports within 2 delta <= tau
     assert all(np.array_equal(g.paid, np.tile([10, 10, 0], (2, 1))) for g in logs)
-    assert all(g.slashed.sum() == 0 for g in logs)  # it never committed, so there is nothing to slash
+    # a member that never commits stalls the round, so it pays: 50, 25, 12 (then 13 < 20: it sits out)
+    assert [int(g.slashed[0, 2]) for g in logs] == [50, 25, 12, 0, 0, 0, 0, 0, 0, 0]
+    assert [int(g.members[0]) for g in logs] == [3, 3, 3] + [2] * 7
+    assert led.balances(members).stakes[:, 2].tolist() == [13, 13]

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from coordinator import rules
-from coordinator.driver import provision
+from coordinator.driver import ProtocolConfig, provision
 from coordinator.memory_ledger import MemoryLedger
 from protocol import codec
-from protocol.ledger import RoundSpec
+from protocol.ledger import RoundSpec, aggregates
 from nodes.swarm import node_addresses, seal
 
 
@@ -40,7 +40,7 @@ def test_a_round_without_reveals_estimates_zero(estimator):
 def test_a_run_without_reveals_estimates_zero_from_the_recorded_aggregates(estimator):
     """With nothing revealed the extremes are the empty min and max (int64 max and min), not a report."""
     reports = np.array([[[3, 4]], [[8, -8]]])
-    total, count, lo, hi = rules.aggregates(reports, np.array([[False], [True]]))
+    total, count, lo, hi = aggregates(reports, np.array([[False], [True]]))
     g = rules.estimate(total, count, lo, hi, estimator, scale_bits=2)
     assert g.tolist() == [[0.0, 0.0], [2.0, -2.0]]
 
@@ -53,7 +53,7 @@ def test_unknown_estimator_names_the_field():
 def test_aggregates_count_only_the_revealed_reports():
     reports = np.array([[[1, -5], [4, 2], [-2, 9], [100, -100]]])
     revealed = np.array([[True, True, True, False]])  # the last node committed and fell silent
-    total, count, lo, hi = rules.aggregates(reports, revealed)
+    total, count, lo, hi = aggregates(reports, revealed)
     assert total.tolist() == [[3, 6]] and count.tolist() == [3]
     assert lo.tolist() == [[-2, -5]] and hi.tolist() == [[4, 9]]
 
@@ -68,11 +68,12 @@ def ledger_round(reports: np.ndarray, estimator: str, silent: int | None = None)
     commits. Returns the estimate the DC forms from the recorded aggregates."""
     b, n, k = reports.shape
     addresses = node_addresses(n, seed=3)
-    led = MemoryLedger(batch=b, estimator=estimator)
-    provision(led, addresses, reward=1, rounds=1, stake=10)
+    proto = ProtocolConfig(delta=1.0, reward=1, stake=10, min_stake=10)
+    led = MemoryLedger(batch=b, min_stake=proto.min_stake)
+    provision(led, addresses, proto, rounds=1)
     rng = np.random.default_rng(0)
     rid = led.open_round(RoundSpec(tau_fx=codec.encode(np.full(b, 4.0)), dim=k, scale_bits=16,
-                                   params_digest=[bytes(32)] * b, reward=1))
+                                   params_digest=[bytes(32)] * b, reward=1, members=addresses))
     commits, reveals = seal(rid, addresses, reports, 16, rng)
     if silent is not None:
         commits, reveals = commits[:silent] + commits[silent + 1:], reveals[:silent] + reveals[silent + 1:]

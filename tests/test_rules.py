@@ -11,6 +11,11 @@ def pair(a, b):
     return np.array([[a, b]], dtype=np.int64), np.ones((1, 2), dtype=bool)
 
 
+def accepted(reports, revealed, tau, quorum=2):
+    """rules.accepted for rounds where every member committed and those in `revealed` revealed."""
+    return rules.accepted(reports, np.ones_like(revealed), revealed.copy(), revealed, np.array(tau), quorum)
+
+
 def test_squared_distance_exact_at_two_to_the_63():
     # 2 coordinates of difference 2**31 each: 2 * 2**62 = 2**63, one past int64
     reports, revealed = pair([codec.INT32_MAX, codec.INT32_MAX], [-1, -1])
@@ -28,32 +33,31 @@ def test_unrevealed_and_identical_reports_add_no_distance():
     reports = np.array([[[5, -3], [5, -3], [1000, 1000]]])
     revealed = np.array([[True, True, False]])
     assert rules.pairwise_sq_dist_max(reports, revealed).tolist() == [0]
-    assert rules.consistent(reports, revealed, np.array([0]), quorum=2).tolist() == [True]
+    assert accepted(reports, revealed, [0]).tolist() == [True]
 
 
 def test_one_unit_past_tau_is_refused_near_the_int32_edge():
     """||y_a - y_b||^2 = tau^2 + 1 with tau ~ 2**31: a float64 comparison would round the excess away."""
     tau = codec.INT32_MAX
     reports, revealed = pair([tau, 1], [0, 0])
-    assert rules.consistent(reports, revealed, np.array([tau]), quorum=2).tolist() == [False]
+    assert accepted(reports, revealed, [tau]).tolist() == [False]
     reports, revealed = pair([tau, 0], [0, 0])
-    accepted = rules.consistent(reports, revealed, np.array([tau]), quorum=2)
-    assert accepted.tolist() == [True] and accepted.dtype == bool
+    ok = accepted(reports, revealed, [tau])
+    assert ok.tolist() == [True] and ok.dtype == bool
 
 
 def test_quorum_counts_each_run_of_a_batch_alone():
     reports = np.zeros((2, 3, 1), dtype=np.int64)
     revealed = np.array([[True, False, False], [True, True, False]])
-    assert rules.consistent(reports, revealed, np.array([10, 10]), quorum=2).tolist() == [False, True]
+    assert accepted(reports, revealed, [10, 10]).tolist() == [False, True]
 
 
 def test_settle_is_exact_for_uint256_amounts():
     big = 2**200 + 1
-    accepted = np.array([True, False])
     revealed = np.array([[True, False], [True, False]])
-    committed = np.ones((2, 2), dtype=bool)
+    members = np.ones((2, 2), dtype=bool)
     stake = np.array([[999, 2**62 + 7], [999, 2**62 + 7]], dtype=object)
-    paid, slashed = rules.settle(accepted, revealed, committed, big, stake, slash_bps=5_000)
+    paid, slashed = rules.settle(np.array([True, False]), members, revealed, big, stake, slash_bps=5_000)
     assert paid.tolist() == [[big, 0], [0, 0]]  # the rejected run pays nobody
     # floor(999 / 2) and floor((2**62 + 7) / 2), in integers
     assert slashed.tolist() == [[0, 2**61 + 3], [0, 2**61 + 3]]
@@ -69,6 +73,6 @@ def test_payouts_sum_exactly_over_a_full_round():
 
 def test_slashes_of_int64_stakes_do_not_overflow():
     stake = np.array([[2**62, 3]], dtype=np.int64)  # stake * slash_bps passes int64
-    _, slashed = rules.settle(np.array([True]), np.zeros((1, 2), dtype=bool), np.ones((1, 2), dtype=bool), 1, stake,
+    _, slashed = rules.settle(np.array([True]), np.ones((1, 2), dtype=bool), np.zeros((1, 2), dtype=bool), 1, stake,
                               slash_bps=5_000)
     assert slashed.tolist() == [[2**61, 1]]

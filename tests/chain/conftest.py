@@ -2,25 +2,32 @@
 of which runs inside a snapshot that is reverted afterwards; and a real anvil for the tests marked `anvil`."""
 import numpy as np
 import pytest
+from eth_account import Account
 
 from contracts import anvil as anvil_node
 from contracts.chain_ledger import ChainLedger
 from protocol import codec
-from protocol.commitment import commitments
+from protocol.commitment import commitments, keccak
 from protocol.ledger import Commit, Reveal, RoundSpec
 
 REWARD, STAKE, POOL = 100, 1_000, 100_000
+MIN_STAKE = 2 * REWARD  # so that the smallest slash (half of it) equals the reward, as the contract requires
+SEED = 11
+# the session ledger's keyed accounts: A, B, C, D register; the fifth never does (the outsider)
+NODES = [Account.from_key(keccak(f"deml-node-key-{SEED}-{i}".encode())).address for i in range(5)]
+MEMBERS, OUTSIDER = NODES[:4], NODES[4]
 
 
 @pytest.fixture(scope="session")
 def base_ledger() -> ChainLedger:
     """Four registered nodes A, B, C, D holding STAKE locked and STAKE spare, a funded pool, and one more
     keyed account that never registers (the outsider, last of `nodes`)."""
-    led = ChainLedger(nodes=5, seed=11, mode="per-node", preflight=True)
+    led = ChainLedger(nodes=5, seed=SEED, mode="per-node", preflight=True, min_stake=MIN_STAKE)
+    assert led.nodes == NODES
     led.fund(POOL)
     for a in led.nodes:
         led.grant(a, 2 * STAKE)
-    led.register(led.nodes[:4], STAKE)
+    led.register(MEMBERS, STAKE)
     return led
 
 
@@ -41,9 +48,9 @@ def anvil_url():
         anvil_node.stop(node)
 
 
-def spec(tau=1.0, dim=2, reward=REWARD, **kw) -> RoundSpec:
+def spec(tau=1.0, dim=2, reward=REWARD, members=MEMBERS, **kw) -> RoundSpec:
     return RoundSpec(tau_fx=codec.encode(np.array([tau]), 16), dim=dim, scale_bits=16, params_digest=[bytes(32)],
-                     reward=reward, **kw)
+                     reward=reward, members=list(members), **kw)
 
 
 def sealed(round_id, sender, values, salt=b"\x07" * 32):

@@ -8,10 +8,9 @@ from contracts import anvil
 from contracts.chain import Tx, connect
 from contracts.chain_ledger import ChainLedger
 from protocol.ledger import CommitmentMismatch, NotParticipant
-from coordinator.memory_ledger import MemoryLedger
 from sims.cli import app
 from tests.chain.conftest import sealed, spec
-from tests.chain.test_differential import assert_same, experiment, play
+from tests.chain.test_differential import assert_same, chain_ledger, experiment, memory_ledger, play
 
 pytestmark = pytest.mark.anvil
 
@@ -20,20 +19,19 @@ pytestmark = pytest.mark.anvil
 def test_driver_on_anvil_matches_memory(anvil_url, mode):
     rounds = 6
     control, swarm, proto = experiment(rounds)
-    chain = ChainLedger(connect(anvil_url), nodes=swarm.size, seed=21, mode=mode)
+    chain = chain_ledger(proto, connect(anvil_url), nodes=swarm.size, seed=21, mode=mode)
     on_chain = play(chain, chain.nodes, rounds, control, swarm, proto, seed=2)
-    in_memory = play(MemoryLedger(estimator=proto.estimator, max_dim=256), chain.nodes, rounds, control, swarm, proto,
-                     seed=2)
+    in_memory = play(memory_ledger(proto), chain.nodes, rounds, control, swarm, proto, seed=2)
     assert_same(in_memory, on_chain)
 
 
 def test_reasons_surface_over_http(anvil_url):
-    led = ChainLedger(connect(anvil_url), nodes=3, seed=22, mode="per-node")
+    led = ChainLedger(connect(anvil_url), nodes=3, seed=22, mode="per-node", min_stake=200)
     led.fund(10_000)
     for a in led.nodes:
-        led.grant(a, 100)
-    led.register(led.nodes[:2], 100)
-    rid = led.open_round(spec())
+        led.grant(a, 200)
+    led.register(led.nodes[:2], 200)
+    rid = led.open_round(spec(members=led.nodes[:2]))
     msgs = [sealed(rid, a, [0.0, 0.0]) for a in led.nodes[:2]]
     with pytest.raises(NotParticipant):  # refused by the dry run (an eth_call) before anything is sent
         led.commit(rid, [sealed(rid, led.nodes[2], [0.0, 0.0])[0]])
@@ -67,3 +65,26 @@ def test_chain_up_and_down(tmp_path, monkeypatch):
     assert not anvil.PID_FILE.exists() and anvil.running() is None
     with pytest.raises(ConnectionError):
         connect(url)
+
+
+@pytest.mark.slow
+def test_more_registrations_than_a_round_holds_block_nothing(anvil_url):
+    """Items 2 and 6 of the hardening issue: 70 registered nodes (beyond the 64 of one round) neither stop a round
+    from opening nor make withdrawing dearer; a round lists its members explicitly."""
+    led = ChainLedger(connect(anvil_url), nodes=70, seed=23, mode="relay", min_stake=200)
+    led.fund(10**6)
+    for a in led.nodes:
+        led.grant(a, 200)
+    led.register(led.nodes, 200)
+    rid = led.open_round(spec(members=led.nodes[6:]))  # the last 64 registered
+    d = led.deployment
+    gas = []
+    for a in led.nodes[:2]:  # not members: free to leave at once, at a cost independent of the registry
+        d.withdraw(led.account(a))
+        gas.append(d.last_gas)
+    assert gas[0] == gas[1] < 70_000  # it was 10.7M with a 1,024-long registry array
+    msgs = [sealed(rid, a, [0.0, 0.0]) for a in led.nodes[6:]]
+    led.commit(rid, [c for c, _ in msgs])
+    led.reveal(rid, [r for _, r in msgs])
+    out = led.finalize(rid)
+    assert out.members.sum() == 64 and out.accepted.tolist() == [True] and out.paid.sum() == 64 * 100

@@ -4,6 +4,8 @@
 the coordinator contract on the embedded py-evm chain. Accept/reject sequences, payouts, slashes, balances
 and the recorded aggregates must be identical, round by round.
 """
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -13,20 +15,29 @@ from coordinator.memory_ledger import MemoryLedger
 from sims.objectives import Quadratic
 from sims.vista_experiments import Quad3dConfig, setup
 
-FIELDS = ("accepted", "revealed", "total", "count", "lo", "hi", "paid", "slashed")
+FIELDS = ("accepted", "members", "committed", "revealed", "max_sq", "total", "count", "lo", "hi", "paid", "slashed")
 
 
-def experiment(rounds: int):
+def experiment(rounds: int, collude: bool = True):
     s = setup(Quad3dConfig(adversaries=4, runs=1, rounds=rounds, baselines=[]), 3, progress=False)
-    return s.control, s.swarm, s.proto
+    return s.control, replace(s.swarm, collude=collude), s.proto
+
+
+def chain_ledger(proto, chain=None, **kw) -> ChainLedger:
+    return ChainLedger(*([chain] if chain is not None else []), min_stake=proto.min_stake, slash_bps=proto.slash_bps,
+                       **kw)
+
+
+def memory_ledger(proto) -> MemoryLedger:
+    return MemoryLedger(min_stake=proto.min_stake, slash_bps=proto.slash_bps, max_dim=256)
 
 
 def play(ledger, addresses, rounds, control, swarm, proto, seed=7):
-    provision(ledger, addresses, proto.reward, rounds, stake=10 * proto.reward)
+    provision(ledger, addresses, proto, rounds)
     outcomes = []
-    logs = run(ledger, Quadratic(), swarm, control, proto, rounds=rounds, rng=np.random.default_rng(seed),
-               on_round=lambda log, out: outcomes.append(out))
-    return logs, outcomes, ledger.balances()
+    logs = run(ledger, Quadratic(), swarm, control, proto, members=addresses, rounds=rounds,
+               rng=np.random.default_rng(seed), on_round=lambda log, out: outcomes.append(out))
+    return logs, outcomes, ledger.balances(addresses)
 
 
 def assert_same(memory, chain):
@@ -45,9 +56,9 @@ def assert_same(memory, chain):
 def test_relay_chain_matches_memory_over_60_rounds_with_an_adversary_majority():
     rounds = 60
     control, swarm, proto = experiment(rounds)
-    chain = ChainLedger(nodes=swarm.size, seed=3, mode="relay")
+    chain = chain_ledger(proto, nodes=swarm.size, seed=3, mode="relay")
     on_chain = play(chain, chain.nodes, rounds, control, swarm, proto)
-    in_memory = play(MemoryLedger(estimator=proto.estimator, max_dim=256), chain.nodes, rounds, control, swarm, proto)
+    in_memory = play(memory_ledger(proto), chain.nodes, rounds, control, swarm, proto)
     accepted = np.array([o.accepted[0] for o in on_chain[1]])
     assert 0 < accepted.sum() < rounds  # both outcomes occur: the comparison covers rejections too
     assert_same(in_memory, on_chain)
@@ -55,12 +66,16 @@ def test_relay_chain_matches_memory_over_60_rounds_with_an_adversary_majority():
     assert on_chain[2].tokens.sum() == proto.reward * swarm.size * int(accepted.sum())
 
 
-def test_per_node_chain_matches_memory():
+@pytest.mark.parametrize("collude", [True, False], ids=["colluding", "independent"])
+def test_per_node_chain_matches_memory(collude):
+    """Independent adversaries each draw their own point, so every pair of reports differs (the colluding
+    coalition's identical reports leave most pairs at distance zero)."""
     rounds = 8
-    control, swarm, proto = experiment(rounds)
-    chain = ChainLedger(nodes=swarm.size, seed=4, mode="per-node")
+    control, swarm, proto = experiment(rounds, collude)
+    chain = chain_ledger(proto, nodes=swarm.size, seed=4, mode="per-node")
     on_chain = play(chain, chain.nodes, rounds, control, swarm, proto, seed=1)
-    in_memory = play(MemoryLedger(estimator=proto.estimator, max_dim=256), chain.nodes, rounds, control, swarm, proto,
-                     seed=1)
+    in_memory = play(memory_ledger(proto), chain.nodes, rounds, control, swarm, proto, seed=1)
     assert_same(in_memory, on_chain)
+    if not collude:
+        assert all(o.max_sq[0] > 0 for o in on_chain[1])
     assert set(on_chain[1][0].gas) == {"open", "commit", "reveal", "finalize"}

@@ -1,14 +1,16 @@
 """A round on the chain: its explicit phases, what it records for the estimator, and its outcome read back from
 the event log."""
 import numpy as np
+import pytest
 
 from coordinator import rules
 from protocol import codec
-from tests.chain.conftest import REWARD, STAKE, sealed, spec
+from protocol.ledger import EXPIRY_BLOCKS, WindowError, aggregates
+from tests.chain.conftest import MEMBERS, REWARD, STAKE, sealed, spec
 
 
 def test_phases_follow_the_state_machine(ledger):
-    d, members = ledger.deployment, ledger.nodes[:4]
+    d, members = ledger.deployment, MEMBERS
     assert d.phase(0) == "unopened"
     rid = ledger.open_round(spec(commit_blocks=6, reveal_blocks=6))
     assert d.phase(rid) == "commit"
@@ -21,11 +23,11 @@ def test_phases_follow_the_state_machine(ledger):
     ledger.finalize(rid)
     assert d.phase(rid) == "accepted"
 
-    rid = ledger.open_round(spec(commit_blocks=3, reveal_blocks=3))
+    rid = ledger.open_round(spec(commit_blocks=4, reveal_blocks=4))
     ledger.commit(rid, [sealed(rid, members[0], [0.0, 0.0])[0]])
     ledger.advance(3)
     assert d.phase(rid) == "reveal"  # the commit window lapsed
-    ledger.advance(4)
+    ledger.advance(5)
     ledger.finalize(rid)  # one reveal short of the quorum
     assert d.phase(rid) == "rejected"
     ledger.open_round(spec())
@@ -33,23 +35,45 @@ def test_phases_follow_the_state_machine(ledger):
 
 
 def test_records_what_the_estimators_need_and_reads_it_back_from_events(ledger):
-    members = ledger.nodes[:4]
+    members = MEMBERS
     values = np.array([[0.25, -1.0], [0.5, 2.0], [-0.75, 0.125], [0.0, 0.0]])
     rid = ledger.open_round(spec(tau=8.0))
     msgs = [sealed(rid, a, v) for a, v in zip(members, values)]
-    ledger.commit(rid, [c for c, _ in msgs])
+    ledger.commit(rid, [c for c, _ in msgs[:3]])  # the fourth never commits: slashed, but blocks nothing
     ledger.advance(40)
-    ledger.reveal(rid, [r for _, r in msgs[:3]])  # the fourth committed and stays silent: slashed
-    ledger.advance(40)
-    out = ledger.finalize(rid)
+    ledger.reveal(rid, [r for _, r in msgs[:3]])
+    out = ledger.finalize(rid)  # every committed member revealed and the commit window is over: no need to wait
     fx = codec.encode(values[None, :3], 16)
-    total, count, lo, hi = rules.aggregates(fx, np.ones((1, 3), dtype=bool))
-    assert np.array_equal(out.total, total) and np.array_equal(out.lo, lo) and np.array_equal(out.hi, hi)
+    total, count, lo, hi = aggregates(fx, np.ones((1, 3), dtype=bool))
+    assert np.array_equal(out.total[:, :], total) and np.array_equal(out.lo, lo) and np.array_equal(out.hi, hi)
     assert out.count.tolist() == [3] and out.accepted.tolist() == [True]
     assert np.allclose(rules.estimate(out.total, out.count, out.lo, out.hi, "midrange", 16), [[-0.125, 0.5]])
+    sq = ((fx[0, :, None] - fx[0, None, :]) ** 2).sum(axis=-1)
+    assert out.max_sq.tolist() == [sq.max()]
     back = ledger.deployment.outcome(rid)
-    assert back.accepted and back.count == 3 and back.total == tuple(total[0]) and back.lo == tuple(lo[0])
+    assert back.accepted and back.count == 3 and back.members == tuple(members) and back.max_sq == sq.max()
+    assert [codec.unpack(back.reports[a]).tolist() for a in members[:3]] == fx[0].tolist()
+    # each reveal names the farthest earlier reveal and its squared distance: what a receipt explains
+    assert back.farthest[members[2]] == (max(sq[2, 0], sq[2, 1]), members[int(np.argmax(sq[2, :2]))])
     assert back.paid == {a: REWARD for a in members[:3]} and back.slashed == {members[3]: STAKE // 2}
+
+
+def test_a_round_nobody_settles_can_be_closed_by_anyone_paying_nothing(ledger):
+    rid = ledger.open_round(spec(commit_blocks=4, reveal_blocks=4))
+    msgs = [sealed(rid, a, [0.0, 0.0]) for a in MEMBERS]
+    ledger.commit(rid, [c for c, _ in msgs])
+    ledger.reveal(rid, [r for _, r in msgs])
+    before = ledger.balances(MEMBERS)
+    with pytest.raises(WindowError, match="round in flight"):
+        ledger.withdraw(MEMBERS[0])
+    ledger.advance(8 + EXPIRY_BLOCKS)
+    outsider = ledger.account(ledger.nodes[4])
+    ledger.deployment.expire(rid, sender=outsider)  # anyone: here a node that is not even registered
+    assert ledger.deployment.phase(rid) == "rejected" and ledger.deployment.outcome(rid).expired
+    after = ledger.balances(MEMBERS)
+    assert after.tokens.tolist() == before.tokens.tolist() and after.stakes.tolist() == before.stakes.tolist()
+    ledger.withdraw(MEMBERS[0])  # stakes are free again
+    assert ledger.token_balance(MEMBERS[0]).tolist() == [2 * STAKE]
 
 
 def test_another_client_attaches_to_the_deployed_contracts(ledger):
@@ -57,4 +81,4 @@ def test_another_client_attaches_to_the_deployed_contracts(ledger):
 
     d = ledger.deployment
     other = attach(ledger.chain, d.owner, d.token.address, d.coordinator.address)
-    assert other.accounts() == d.accounts() and other.participants() == ledger.participants
+    assert other.accounts(MEMBERS) == d.accounts(MEMBERS) and other.registered(MEMBERS[0])

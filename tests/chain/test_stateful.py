@@ -20,7 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from contracts.chain_ledger import ChainLedger
 from protocol.ledger import LedgerError
 from coordinator.memory_ledger import MemoryLedger
-from tests.chain.conftest import REWARD, STAKE, sealed, spec
+from tests.chain.conftest import MIN_STAKE, REWARD, STAKE, sealed, spec
 
 NODES = 4  # may register; one more keyed account never does (the outsider)
 VALUES = [0.0, 0.3, -1.0]
@@ -29,7 +29,7 @@ SPREADS = [0.0, 0.3, 1.0]  # between consecutive nodes' reports; with tau 0.5 or
 
 @cache
 def shared_chain() -> ChainLedger:
-    return ChainLedger(nodes=NODES + 1, seed=5, mode="relay", preflight=True)
+    return ChainLedger(nodes=NODES + 1, seed=5, mode="relay", preflight=True, min_stake=MIN_STAKE)
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -38,7 +38,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.chain = shared_chain()
         self._snapshot = self.chain.reverting()
         self._snapshot.__enter__()
-        self.memory = MemoryLedger(max_dim=256)
+        self.memory = MemoryLedger(max_dim=256, min_stake=MIN_STAKE)
         self.addresses = self.chain.nodes
         self.minted = 0
         self.round = None  # the test's own record of the round in flight
@@ -93,14 +93,21 @@ class LedgerMachine(RuleBasedStateMachine):
     def withdraw(self, i):
         self.both(lambda led: led.withdraw(self.addresses[i]))
 
-    @rule(tau=st.sampled_from([0.5, 2.0]), commit_blocks=st.integers(2, 8), reveal_blocks=st.integers(2, 8))
-    def open_round(self, tau, commit_blocks, reveal_blocks):
+    @rule(tau=st.sampled_from([0.5, 2.0]), commit_blocks=st.integers(3, 8), reveal_blocks=st.integers(3, 8),
+          data=st.data())
+    def open_round(self, tau, commit_blocks, reveal_blocks, data):
+        candidates = data.draw(st.lists(st.sampled_from(self.addresses), min_size=2, max_size=NODES + 1),
+                               label="candidates")
+        self.open_for(candidates, tau, commit_blocks, reveal_blocks)
+
+    def open_for(self, candidates: list[str], tau: float, commit_blocks: int, reveal_blocks: int):
         start = self.pending_block
-        s = spec(tau=tau, commit_blocks=commit_blocks, reveal_blocks=reveal_blocks)
+        s = spec(tau=tau, commit_blocks=commit_blocks, reveal_blocks=reveal_blocks, members=candidates)
         rid_m, rid_c, err = self.both(lambda led: led.open_round(s))
         if err is None:
             assert rid_m == rid_c
-            self.round = dict(id=rid_c, members=self.chain.participants, commit_deadline=start + commit_blocks,
+            admitted = [a for i, a in enumerate(candidates) if self.memory._rounds[rid_m].members[0, i]]
+            self.round = dict(id=rid_c, members=admitted, candidates=candidates, commit_deadline=start + commit_blocks,
                               reveal_deadline=start + commit_blocks + reveal_blocks, msgs={}, committed=set(),
                               revealed=set(), finalized=False)
 
@@ -124,18 +131,19 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule()
     def finalize(self):
         r, block = self.round, self.pending_block
-        before = self.chain.balances()
+        before = self.chain.balances(self.addresses)
         out_m, out_c, err = self.both(lambda led: led.finalize(r["id"]))
         if err is not None:
             return
-        assert block > r["reveal_deadline"] or r["revealed"] == set(r["members"])
+        assert block > r["reveal_deadline"] or r["revealed"] == r["committed"]
         event(f"round {'accepted' if out_c.accepted[0] else 'rejected'}" + (", slashed" if out_c.slashed.any() else ""))
-        for name in ("accepted", "revealed", "total", "count", "lo", "hi", "paid", "slashed"):
+        for name in ("accepted", "members", "committed", "revealed", "max_sq", "total", "count", "lo", "hi", "paid",
+                     "slashed"):
             assert np.array_equal(getattr(out_m, name), getattr(out_c, name)), name
-        paid = dict(zip(r["members"], out_c.paid[0]))
+        paid = {a: p for a, p, m in zip(r["candidates"], out_c.paid[0], out_c.members[0]) if m}
         if not out_c.accepted[0]:
             assert not any(paid.values()), "a rejected round paid"
-            assert self.chain.balances().tokens.tolist() == before.tokens.tolist()
+            assert self.chain.balances(self.addresses).tokens.tolist() == before.tokens.tolist()
         for a, amount in paid.items():
             assert amount in (0, REWARD) and (amount == 0 or a in r["revealed"]), "paid a node that did not reveal"
             self.payments[(r["id"], a)] = self.payments.get((r["id"], a), 0) + (amount > 0)
@@ -147,7 +155,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def whole_round(self, tau, value, spread, silent, corrupt):
         """Open, everyone commits, all but `silent` reveal, the windows lapse, finalize: a round that gets
         somewhere (random interleavings of the single steps above rarely do)."""
-        self.open_round(tau, 4, 4)
+        self.open_for(self.addresses[:NODES], tau, 4, 4)
         r = self.round
         if r is None or r["finalized"] or r["committed"]:
             return
@@ -161,10 +169,11 @@ class LedgerMachine(RuleBasedStateMachine):
         msgs = {a: sealed(r["id"], a, [value + spread * k, 0.0]) for k, a in enumerate(who)}
         *_, err = self.both(lambda led: led.commit(r["id"], [c for c, _ in msgs.values()]))
         if err is None:
-            assert block <= r["commit_deadline"] and not r["finalized"]
-            assert set(msgs) <= set(r["members"]), "a non-participant committed"
-            r["msgs"].update(msgs)
-            r["committed"] |= set(msgs)
+            new = {a: m for a, m in msgs.items() if a not in r["committed"]}  # entries already done are skipped
+            assert not new or block <= r["commit_deadline"], "a commit outside its window"
+            assert not r["finalized"] and set(msgs) <= set(r["members"]), "a non-participant committed"
+            r["msgs"].update(new)
+            r["committed"] |= set(new)
 
     def reveal_as(self, who: list[str], corrupt: bool):
         r, block = self.round, self.pending_block
@@ -176,10 +185,12 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         *_, err = self.both(lambda led: led.reveal(r["id"], reveals))
         if err is None:
-            assert not corrupt, "a reveal that does not match its commitment was accepted"
-            assert r["commit_deadline"] < block or r["committed"] == set(r["members"])
-            assert block <= r["reveal_deadline"] and not r["finalized"]
-            r["revealed"] |= {m.sender for m in reveals}
+            new = {m.sender for m in reveals} - r["revealed"]  # entries already done are skipped
+            assert not corrupt or reveals[0].sender not in new, "a reveal not matching its commitment was accepted"
+            if new:
+                assert r["commit_deadline"] < block or r["committed"] >= set(r["members"])
+                assert block <= r["reveal_deadline"] and not r["finalized"]
+            r["revealed"] |= new
 
     @rule(blocks=st.integers(1, 5))
     def advance(self, blocks):
@@ -188,14 +199,14 @@ class LedgerMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------------------------------------ invariants
     @invariant()
     def same_balances(self):
-        mem, chain = self.memory.balances(), self.chain.balances()
-        assert self.memory.participants == self.chain.participants
+        mem, chain = self.memory.balances(self.addresses), self.chain.balances(self.addresses)
+        assert [self.memory.registered(a) for a in self.addresses] == [self.chain.registered(a) for a in self.addresses]
         for name in ("tokens", "stakes", "pool"):
             assert getattr(mem, name).tolist() == getattr(chain, name).tolist(), name
 
     @invariant()
     def tokens_are_conserved(self):
-        bal = self.chain.balances()
+        bal = self.chain.balances(self.addresses)
         held = sum(int(self.chain.token_balance(a)[0]) for a in self.addresses)
         pool, stakes = int(bal.pool[0]), int(bal.stakes.sum())
         assert held + stakes + pool == self.minted
