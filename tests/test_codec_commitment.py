@@ -105,3 +105,20 @@ def test_float32_reports_are_checked_in_float64():
     with pytest.raises(codec.CodecError, match="exceeds the fixed-point range"):
         codec.encode(edge, 16)
     assert codec.encode(np.array([0.5, -1.25], dtype=np.float32), 16).tolist() == [32768, -81920]
+
+
+def test_encode_rows_refuses_row_by_row_at_the_int32_edges():
+    unit = 2.0**-16
+    rows = np.array([[codec.INT32_MIN * unit, codec.INT32_MAX * unit],  # both edges: kept
+                     [(codec.INT32_MIN - 1) * unit, 0.0],  # one past the low edge
+                     [0.0, (codec.INT32_MAX + 1) * unit],  # one past the high edge
+                     [np.nan, 1.0], [1.0, -np.inf], [1e308, 0.0],  # 1e308 * 2**16 overflows to inf
+                     [0.5, -0.25]])
+    with np.errstate(all="raise"):  # NaN, inf and overflow are expected here, not floating-point errors
+        fx, ok = codec.encode_rows(rows, 16)
+    assert ok.tolist() == [True, False, False, False, False, False, True]
+    assert fx.dtype == np.int64
+    assert fx.tolist() == [[-(2**31), 2**31 - 1], [0, 0], [0, 0], [0, 0], [0, 0], [0, 0], [32768, -16384]]
+    # float32 rows are scaled in float64: 2**31 units is refused, not rounded onto INT32_MAX
+    fx32, ok32 = codec.encode_rows(np.array([[2.0**15], [0.5]], dtype=np.float32), 16)
+    assert ok32.tolist() == [False, True] and fx32.tolist() == [[0], [32768]]

@@ -76,3 +76,15 @@ def test_slashes_of_int64_stakes_do_not_overflow():
     _, slashed = rules.settle(np.array([True]), np.ones((1, 2), dtype=bool), np.zeros((1, 2), dtype=bool), 1, stake,
                               slash_bps=5_000)
     assert slashed.tolist() == [[2**61, 1]]
+
+
+def test_a_withheld_report_rejects_only_its_own_run():
+    reports = np.zeros((2, 3, 1), dtype=np.int64)
+    members = np.ones((2, 3), dtype=bool)
+    committed = np.array([[True, True, True], [True, True, False]])  # run 1: the third member never committed
+    revealed = np.array([[True, True, False], [True, True, False]])  # run 0: the third one withheld its report
+    ok = rules.accepted(reports, members, committed, revealed, np.array([10, 10]), 2)
+    assert ok.tolist() == [False, True]
+    # a non-member's commitment-free silence never counts
+    outsider = np.array([[True, True, False], [True, True, True]])
+    assert rules.accepted(reports, outsider, committed, revealed, np.array([10, 10]), 2).tolist() == [True, True]
