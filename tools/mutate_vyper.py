@@ -240,8 +240,10 @@ def check(copy: Path, tests: list[str], timeout: float) -> tuple[str, float, str
     return status, time.monotonic() - start, (run.stdout + run.stderr)[-2000:]
 
 
-def run_all(changes: list[Change], tests: dict[str, list[str]], jobs: int, timeout: float | None) -> list[Mutant]:
-    """Test every change on `jobs` workers, each in its own copy of the repository."""
+def run_all(changes: list[Change], tests: dict[str, list[str]], jobs: int,
+            timeout: float | None) -> tuple[list[Mutant], dict[str, float]]:
+    """Test every change on `jobs` workers, each in its own copy of the repository. Returns the mutants and the
+    seconds the unmutated contract's build and tests took (per contract, as the first worker measured it)."""
     todo: queue.Queue[Change] = queue.Queue()
     for c in changes:
         todo.put(c)
@@ -249,6 +251,7 @@ def run_all(changes: list[Change], tests: dict[str, list[str]], jobs: int, timeo
     lock = threading.Lock()
     sources = {f: (ROOT / f).read_text() for f in {c.file for c in changes}}
     failures = []
+    unmutated: dict[str, float] = {}
 
     def worker() -> None:
         with tempfile.TemporaryDirectory(prefix="deml-vyper-mutant-") as tmp:
@@ -266,6 +269,7 @@ def run_all(changes: list[Change], tests: dict[str, list[str]], jobs: int, timeo
                         failures.append(f"the unmutated {c.file} does not pass its tests ({status}):\n{tail}")
                         return
                     baseline[c.file] = seconds
+                    unmutated.setdefault(c.file, round(seconds, 1))
                 target = copy / c.file
                 lines = sources[c.file].splitlines()
                 lines[c.line - 1] = c.mutated
@@ -286,7 +290,7 @@ def run_all(changes: list[Change], tests: dict[str, list[str]], jobs: int, timeo
     if failures:
         raise SystemExit(failures[0])
     order = {c.name: k for k, c in enumerate(changes)}
-    return sorted(results, key=lambda m: order[m.name])
+    return sorted(results, key=lambda m: order[m.name]), unmutated
 
 
 def main(
@@ -311,12 +315,15 @@ def main(
         picked = set(random.Random(seed).sample(range(len(changes)), min(sample, len(changes))))
         changes = [c for k, c in enumerate(changes) if k in picked]
     start = time.monotonic()
-    results = run_all(changes, mapping, jobs, timeout)
+    results, unmutated = run_all(changes, mapping, jobs, timeout)
     seconds = time.monotonic() - start
     judged, notes = judge(results, load_equivalents("vyper"))
+    per_mutant = sum(m.seconds for m in results) / max(len(results), 1)
     report("vyper", judged, notes, out, {"command": " ".join(["python -m tools.mutate_vyper", *sys.argv[1:]]),
                                          "sample": sample, "jobs": jobs, "seconds": round(seconds, 1),
-                                         "seconds per mutant": round(seconds * jobs / max(len(results), 1), 1)})
+                                         "unmutated build and tests, seconds": unmutated,
+                                         "seconds per mutant (build and tests, one worker)": round(per_mutant, 1)})
+
 
 
 if __name__ == "__main__":
