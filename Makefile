@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DEML_DATA_DIR ?= $(abspath $(wildcard ../shared/data/mnist))
 export DEML_DATA_DIR
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo test test-fast bench mutate mutate-quick clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -26,8 +26,23 @@ test-fast: install
 	$(PY) -m contracts.anvil install
 	$(PY) -m pytest -n 2 -q -m "not slow"
 
+# mutation testing (not part of `make test`): mutmut module by module, then our Vyper mutator; scores per module
+# in .mutation/{python,vyper}.md. mutate-quick samples N mutants per module (N=10) and N of the contract's.
+N ?= 10
+$(VENV)/.mutation: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[test,mutation]'
+	touch $@
+
+mutate: $(VENV)/.mutation
+	$(PY) -m tools.mutate_python
+	$(PY) -m tools.mutate_vyper
+
+mutate-quick: $(VENV)/.mutation
+	$(PY) -m tools.mutate_python --sample $(N)
+	$(PY) -m tools.mutate_vyper --sample $(N)
+
 bench: install
 	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .deml runs
+	rm -rf $(VENV) .deml runs mutants .mutation

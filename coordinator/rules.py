@@ -67,6 +67,6 @@ def settle(accepted: np.ndarray, members: np.ndarray, revealed: np.ndarray, rewa
     slashed = floor(stake * slash_bps / 10_000) for every member that did not reveal (it withheld a committed
               report, or never committed: either stalls the round).
     """
-    paid = np.where(accepted[:, None] & revealed, reward, 0).astype(object)
+    paid = np.where(accepted[:, None] & revealed, np.asarray(reward, dtype=object), 0)  # reward may pass int64
     slashed = np.where(members & ~revealed, np.asarray(stake, dtype=object) * slash_bps // 10_000, 0)
     return paid, slashed.astype(object)

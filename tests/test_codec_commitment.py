@@ -55,3 +55,70 @@ def test_batched_commitments_equal_the_single_form():
     salts = [rng.bytes(32) for _ in range(5)]
     addr = "0x" + "ab" * 20
     assert commitments(9, addr, fx, salts) == [commitment(9, addr, codec.pack(fx[b]), salts[b]) for b in range(5)]
+
+
+@pytest.mark.parametrize("bits", [0, 8, 16, 20])
+def test_encode_accepts_both_int32_edges_and_refuses_one_beyond(bits):
+    unit = 2.0**-bits
+    edges = np.array([codec.INT32_MIN * unit, codec.INT32_MAX * unit])
+    assert codec.encode(edges, bits).tolist() == [-(2**31), 2**31 - 1]
+    # rounding to the nearest integer decides: 0.4 past an edge still rounds onto it, 0.6 past it does not
+    assert codec.encode(edges + [-0.4 * unit, 0.4 * unit], bits).tolist() == [-(2**31), 2**31 - 1]
+    for beyond in [(codec.INT32_MIN - 1) * unit, (codec.INT32_MAX + 1) * unit, (codec.INT32_MAX + 0.6) * unit]:
+        with pytest.raises(codec.CodecError, match="report: magnitude .* exceeds the fixed-point range"):
+            codec.encode(np.array([0.0, beyond]), bits)
+    assert codec.max_magnitude(bits) == codec.INT32_MAX * unit
+
+
+def test_the_range_constants_are_int32():
+    assert (codec.INT32_MIN, codec.INT32_MAX) == (np.iinfo(np.int32).min, np.iinfo(np.int32).max)
+
+
+def test_in_range_is_exactly_int32():
+    fx = np.array([-(2**31) - 1, -(2**31), -1, 0, 2**31 - 1, 2**31, 2**40])
+    assert codec.in_range(fx).tolist() == [False, True, True, True, True, False, False]
+
+
+def test_pack_unpack_round_trip_at_the_edges():
+    fx = np.array([-(2**31), -(2**31) + 1, -1, 0, 1, 2**31 - 2, 2**31 - 1])
+    data = codec.pack(fx)
+    assert data[:4] == b"\x80\x00\x00\x00" and data[-4:] == b"\x7f\xff\xff\xff"  # big-endian two's complement
+    assert len(data) == 4 * fx.size
+    assert codec.unpack(data).tolist() == fx.tolist()
+    assert codec.unpack(data).dtype == np.int64
+    with pytest.raises(codec.CodecError, match="packed length 5 is not a multiple of 4"):
+        codec.unpack(data[:5])
+
+
+def test_encode_rounds_to_nearest_and_decode_inverts_the_scale():
+    fx = codec.encode(np.array([1.5, -0.25, 2.0**-17 * 3, -(2.0**-17) * 3]), 16)
+    assert fx.tolist() == [98304, -16384, 2, -2]  # 1.5 and -1.5 units round half to even
+    assert fx.dtype == np.int64
+    assert codec.decode(np.array([98304, -16384]), 16).tolist() == [1.5, -0.25]
+    assert codec.encode(np.array([]), 16).tolist() == []
+
+
+def test_float32_reports_are_checked_in_float64():
+    """A float32 gradient (torch's default) scaled in float32 would compare 2**31 against a float32 INT32_MAX,
+    which rounds up to 2**31 itself, and let one past the edge through."""
+    edge = np.array([2.0**15], dtype=np.float32)  # exactly 2**31 units at scale 16
+    with pytest.raises(codec.CodecError, match="exceeds the fixed-point range"):
+        codec.encode(edge, 16)
+    assert codec.encode(np.array([0.5, -1.25], dtype=np.float32), 16).tolist() == [32768, -81920]
+
+
+def test_encode_rows_refuses_row_by_row_at_the_int32_edges():
+    unit = 2.0**-16
+    rows = np.array([[codec.INT32_MIN * unit, codec.INT32_MAX * unit],  # both edges: kept
+                     [(codec.INT32_MIN - 1) * unit, 0.0],  # one past the low edge
+                     [0.0, (codec.INT32_MAX + 1) * unit],  # one past the high edge
+                     [np.nan, 1.0], [1.0, -np.inf], [1e308, 0.0],  # 1e308 * 2**16 overflows to inf
+                     [0.5, -0.25]])
+    with np.errstate(all="raise"):  # NaN, inf and overflow are expected here, not floating-point errors
+        fx, ok = codec.encode_rows(rows, 16)
+    assert ok.tolist() == [True, False, False, False, False, False, True]
+    assert fx.dtype == np.int64
+    assert fx.tolist() == [[-(2**31), 2**31 - 1], [0, 0], [0, 0], [0, 0], [0, 0], [0, 0], [32768, -16384]]
+    # float32 rows are scaled in float64: 2**31 units is refused, not rounded onto INT32_MAX
+    fx32, ok32 = codec.encode_rows(np.array([[2.0**15], [0.5]], dtype=np.float32), 16)
+    assert ok32.tolist() == [False, True] and fx32.tolist() == [[0], [32768]]

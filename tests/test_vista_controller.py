@@ -98,3 +98,61 @@ def test_bad_parameters_name_the_field():
         vista.params(GRID, MSE, eta_min=2.01, eta_max=8.0)
     with pytest.raises(ValueError, match="eta_min: 6.0 exceeds eta_max 3.0"):
         vista.params(GRID, MSE, eta_min=6.0, eta_max=3.0)
+
+
+def test_defaults_and_stored_types():
+    p = vista.params([2, 4, 8], [1, 2, 3], eta_min=2, eta_max=8)  # integers in, floats stored
+    assert (p.lam.tolist(), p.alpha0.tolist(), p.beta, p.oracle.tolist(), p.batch) == ([1.0], [0.1], 0.9, [False], 1)
+    assert p.eta_grid.dtype == float and p.mse_curve.dtype == float and p.lam.dtype == float
+    assert (p.lo.tolist(), p.hi.tolist()) == ([0], [2])
+    state = vista.init(p, 2)
+    assert state.a.dtype.kind == "i" and state.s.dtype.kind == "i"  # counters, written as integer columns
+
+
+def test_parameter_checks_name_each_bound():
+    import pytest
+
+    with pytest.raises(ValueError, match=r"eta_max: 9.0 is not on the equilibrium grid \[2..8\]"):
+        vista.params(GRID, MSE, eta_min=2.0, eta_max=9.0)
+    bad = [{"lam": 0.0}, {"alpha0": 0.0}, {"beta": 1.0}, {"beta": 1.5}, {"beta": -0.1}, {"lam": -1.0, "alpha0": -1.0}]
+    for kw in bad:
+        with pytest.raises(ValueError, match=r"lam, alpha0 must be > 0 and beta in \[0, 1\); got"):
+            make(**kw)
+    assert make(beta=0.0).beta == 0.0  # beta = 0: G is the last estimate alone, allowed
+    # a grid value within 1e-9 is that grid value
+    assert vista.params(GRID, MSE, eta_min=2.0 + 5e-10, eta_max=8.0).lo.tolist() == [0]
+    assert vista.params([0.0, 1.0], [0.0, 1.0], eta_min=1e-9, eta_max=1.0).lo.tolist() == [0]  # 1e-9 inclusive
+
+
+def test_oracle_without_the_true_norm_names_the_field():
+    import pytest
+
+    p = make(batch=1, oracle=True)
+    with pytest.raises(ValueError, match=r"^grad_sq: the oracle variant needs \|\|grad f\(theta_1\)\|\|\^2 at init$"):
+        vista.init(p, 3)
+    s = vista.init(p, 3, grad_sq=np.ones(1))
+    with pytest.raises(ValueError, match=r"^grad_sq: the oracle variant needs .* each round$"):
+        vista.update(p, s, np.array([True]), np.zeros((1, 3)))
+
+
+def test_concat_checks_every_part_and_select_undoes_it():
+    import pytest
+
+    parts = [make(batch=2, lam=0.5, beta=0.5), make(batch=1, eta_min=4.0, eta_max=4.0, alpha0=0.3, beta=0.5),
+             make(batch=3, oracle=True, beta=0.5)]
+    p = vista.concat(parts)
+    assert p.batch == 6 and np.array_equal(p.eta_grid, GRID) and np.array_equal(p.mse_curve, MSE)
+    for rows, part in [([0, 1], parts[0]), ([2], parts[1]), ([3, 4, 5], parts[2])]:
+        back = vista.select(p, rows)
+        for name in ("eta_grid", "mse_curve", "lam", "alpha0", "lo", "hi", "oracle"):
+            assert np.array_equal(getattr(back, name), getattr(part, name)), name
+        assert back.beta == part.beta
+    assert vista.concat(parts[:1]).batch == 2
+    other_beta = make(batch=1, beta=0.9)
+    other_grid = vista.params(GRID * 2, MSE, eta_min=4.0, eta_max=16.0, beta=0.5)
+    for odd in (other_beta, other_grid):
+        for position in range(3):  # wherever the odd part sits, it is refused
+            mixed = [parts[0], parts[1]]
+            mixed.insert(position, odd)
+            with pytest.raises(ValueError, match="^methods in one batch must share the equilibrium grid and beta$"):
+                vista.concat(mixed)
