@@ -45,7 +45,7 @@ def test_ctrl_c_keeps_the_finished_on_chain_rounds(tmp_path, monkeypatch):
 
 def test_demo_refuses_an_unknown_chain(tmp_path):
     result = runner.invoke(app, ["demo", "--rounds", "1", "--chain", "mainnet", "--out", str(tmp_path / "d")])
-    assert result.exit_code == 2 and "expected 'embedded' or an http(s) URL" in result.output
+    assert result.exit_code == 2 and "expected 'embedded', 'revm' or an http(s) URL" in result.output
     assert not (tmp_path / "d").exists()
 
 
