@@ -41,15 +41,10 @@ class _Round:
     seed_hash: list[bytes]  # [B]
     seed: list[bytes | None]  # [B], once revealed
     digests: np.ndarray  # [B, N] object: the revealed full reports' digests
-    outcome: RoundOutcome | None = None
-    expired: bool = False
+    settled: bool = False  # finalized or expired
     confirming: np.ndarray | None = None  # [B] bool, after settlement
     confirm_deadline: int = 0
     disproved: np.ndarray | None = None  # [B, N] bool
-
-    @property
-    def settled(self) -> bool:
-        return self.outcome is not None or self.expired
 
     @property
     def sketched(self) -> bool:
@@ -188,6 +183,9 @@ class MemoryLedger:
             members[:, i] &= self._stake(a) >= self.min_stake
         if np.any(self._pool < spec.reward * members.sum(axis=1)):
             raise ledger_error("pool too small", f"need {spec.reward} for each member")
+        if self._rounds:  # the previous round is settled: its reports are no longer needed (they may be large)
+            prev = self._rounds[-1]
+            prev.reports = prev.commitments = prev.digests = None
         start = self.block
         self._rounds.append(_Round(
             spec=spec, candidates=candidates, members=members,
@@ -317,11 +315,12 @@ class MemoryLedger:
         r.confirming = accepted & r.sketched
         r.confirm_deadline = self.block + CONFIRM_BLOCKS
         r.disproved = np.zeros_like(r.revealed)
-        r.outcome = RoundOutcome(round_id, accepted, r.members.copy(), r.committed.copy(), r.revealed.copy(), max_sq,
+        r.settled = True
+        outcome = RoundOutcome(round_id, accepted, r.members.copy(), r.committed.copy(), r.revealed.copy(), max_sq,
                                  total, count, lo, hi, paid, slashed, confirming=r.confirming.copy(),
                                  digests=r.digests.copy() if r.sketched else None)
         self._mine()
-        return r.outcome
+        return outcome
 
     def _confirming(self, round_id: int) -> _Round:
         r = self._rounds[round_id] if 0 <= round_id < len(self._rounds) else None
@@ -389,5 +388,5 @@ class MemoryLedger:
         r = self._round(round_id)
         if self.block <= r.reveal_deadline + EXPIRY_BLOCKS:
             raise ledger_error("too early to expire", f"block {self.block} <= {r.reveal_deadline + EXPIRY_BLOCKS}")
-        r.expired = True
+        r.settled = True
         self._mine()
