@@ -109,7 +109,7 @@ def equilibrium(
         return
     console = Console()
     if spec.monte_carlo:
-        console.print("[bold]MONTE CARLO[/bold] curves (vectors with two or more honest nodes)")
+        console.print("[bold]MONTE CARLO[/bold] curves below eta = 2 (vectors with two or more honest nodes)")
     print_table(table, console)
     plot_curves(table, plot)
     console.print(f"plot: {plot}")

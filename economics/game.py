@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class GameSpec(BaseModel):
     """The game's parameters (game_of_coding.md). One colluding adversary controls `adversaries` nodes, all sending
     the same point. N = 2 or one honest node: exact kernels in any dimension; scalar N > 2: exact; vectors with
-    two or more honest nodes: mean estimator only, by Monte Carlo."""
+    two or more honest nodes: mean estimator only, exact for eta >= 2 and by Monte Carlo below."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -39,5 +39,5 @@ class GameSpec(BaseModel):
 
     @property
     def monte_carlo(self) -> bool:
-        """True when the curves are estimated by Monte Carlo (vectors with two or more honest nodes)."""
+        """True when the curves below eta = 2 are estimated by Monte Carlo (vectors with two or more honest nodes)."""
         return self.dim > 1 and self.honest > 1
