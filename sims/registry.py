@@ -11,10 +11,10 @@ from sims.experiment import Experiment
 
 @cache
 def _catalogue() -> dict[str, Experiment]:
-    from sims import farsign_experiments, vista_experiments
+    from sims import farsign_experiments, mnist_experiments, vista_experiments
 
     found: dict[str, Experiment] = {}
-    for exp in (*vista_experiments.EXPERIMENTS, *farsign_experiments.EXPERIMENTS):
+    for exp in (*vista_experiments.EXPERIMENTS, *farsign_experiments.EXPERIMENTS, *mnist_experiments.EXPERIMENTS):
         if exp.name in found:
             raise ValueError(f"experiment {exp.name!r} is defined twice")
         found[exp.name] = exp

@@ -1,0 +1,319 @@
+"""`vista-mnist`: VISTA training LeNet-5 (or an MLP) on MNIST while most nodes may be rational adversaries.
+
+N nodes (default 10: 3 honest + 7 colluding rational adversaries). Honest nodes report their minibatch
+gradient on their own shard; the adversary knows the low-noise reference gradient and plays the game-of-coding
+equilibrium law for the announced eta in the space the check sees (full reports here: d = 61,706 for LeNet-5).
+The data collector calibrates Delta on a sample of its own (nodes/calibration.py) before the first round.
+Methods, each through the shared round driver over a MemoryLedger with full reports (max_dim=None):
+- vista: Algorithm 1 (eta from the equilibrium MSE curve, alpha0 / sqrt(1 + s));
+- eta=X: constant-eta baselines (alpha0 / sqrt(1 + a));
+- honest-sgd: the same N nodes all honest, eta pinned at eta_max (VISTA with lam = inf is never saturated, so
+  alpha stays alpha0): minibatch SGD on N x batch examples a step, the best a protocol can hope to match.
+Runs of the adversarial methods form one batch; honest-sgd (a different swarm) a second one. wall_s is the
+batch's wall-clock time without evaluations, divided by its number of models (what one run costs).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Literal, Optional
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+from pydantic import Field, model_validator  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import Progress  # noqa: E402
+
+from coordinator import vista  # noqa: E402
+from coordinator.driver import ProtocolConfig, provision, run  # noqa: E402
+from coordinator.memory_ledger import MemoryLedger  # noqa: E402
+from economics import GameSpec, solve  # noqa: E402
+from economics.equilibrium import EquilibriumTable  # noqa: E402
+from nodes import data as datasets  # noqa: E402
+from nodes.adversary import RationalAdversary  # noqa: E402
+from nodes.calibration import Calibration, calibrate  # noqa: E402
+from nodes.models import MODELS, FlatModel  # noqa: E402
+from nodes.swarm import node_addresses  # noqa: E402
+from nodes.workloads import LearningSwarm, ReferenceTask, Workload, pick_device  # noqa: E402
+from sims.experiment import Experiment, Tables  # noqa: E402
+from sims.plots import band_plot  # noqa: E402
+from sims.vista_experiments import TOKEN, VistaConfig, methods, plot_rounds, rounds_frame  # noqa: E402
+
+
+class VistaMnistConfig(VistaConfig):
+    runs: int = Field(1, ge=1)
+    rounds: int = Field(2000, ge=1)
+    model: Literal["lenet", "mlp"] = "lenet"
+    hidden: int = Field(64, ge=1, description="MLP hidden width")
+    dataset: Literal["mnist", "synthetic"] = Field("mnist", description="synthetic: Gaussian clusters (mlp only)")
+    data_dir: Optional[str] = Field(None, description="MNIST IDX files (default $DEML_DATA_DIR, then ./data)")
+    download: bool = Field(False, description="allow torchvision to download MNIST if it is missing")
+    nodes: int = Field(10, ge=2)
+    adversaries: int = Field(7, ge=0, description="colluding rational adversaries among the nodes")
+    honest: Optional[int] = Field(None, ge=1, description="honest nodes (default: nodes - adversaries)")
+    batch: int = Field(64, ge=1, description="minibatch per node per round")
+    knowledge: Literal["reference", "minibatch"] = Field(
+        "reference", description="what the adversary centres on: the reference gradient (worst case) or its own "
+        "nodes' pooled minibatch gradients")
+    honest_sgd: bool = Field(True, description="also run honest-only SGD (all nodes honest, constant step)")
+    baselines: list[float] = Field([2.0, 4.0, 8.0], description="constant-eta baselines")
+    eta_step: float = Field(0.25, gt=0, description="spacing of the equilibrium grid VISTA chooses from")
+    delta: Optional[float] = Field(None, gt=0, description="honest noise radius; default: calibrated by the DC")
+    reference: int = Field(1024, ge=1, description="examples in the reference gradient (task.grad)")
+    dc_sample: int = Field(5000, ge=2, description="training examples the DC keeps for itself (none go to nodes)")
+    calibration_steps: list[int] = Field([0, 100, 300, 1000], description="DC's SGD checkpoints for Delta")
+    calibration_draws: int = Field(64, ge=2, description="minibatches per checkpoint")
+    calibration_quantile: float = Field(0.99, gt=0, le=1)
+    eval_every: int = Field(25, ge=1, description="rounds between test evaluations")
+    test_size: int = Field(5000, ge=1, description="fixed random test subset")
+    target: float = Field(0.97, gt=0, le=1, description="test accuracy whose first round is reported")
+    device: str = Field("auto", description="auto (cuda when present), cpu, cuda[:i]")
+    models_per_call: Optional[int] = Field(None, ge=1, description="runs per vmapped call (default: all on a GPU, "
+                                           "1 on a CPU, where grouped convolutions are slower)")
+    torch_threads: int = Field(1, ge=1, description="intra-op threads (on a loaded CPU more threads contend)")
+
+    @model_validator(mode="after")
+    def _nodes(self):
+        honest = self.nodes - self.adversaries
+        if self.honest is None:
+            object.__setattr__(self, "honest", honest)
+        if self.honest != honest or honest < 1:
+            raise ValueError(f"honest={self.honest}, adversaries={self.adversaries}: they must add up to "
+                             f"nodes={self.nodes} with at least one honest node; set nodes or adversaries only")
+        if self.eta_min < 2:
+            raise ValueError(f"eta_min={self.eta_min}: honest reports may differ by 2 Delta, and the vector game "
+                             f"is exact from eta = 2; use eta_min >= 2")
+        if self.model == "lenet" and self.dataset == "synthetic":
+            raise ValueError("model=lenet needs 28 x 28 images; use dataset=mnist or model=mlp")
+        return self
+
+
+def load(cfg: VistaMnistConfig) -> datasets.Dataset:
+    if cfg.dataset == "synthetic":
+        return datasets.synthetic(seed=cfg.seed)
+    return datasets.load_mnist(cfg.data_dir, cfg.download)
+
+
+def build_module(cfg: VistaMnistConfig, features: int, seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return MODELS[cfg.model](features, 10, **({"hidden": cfg.hidden} if cfg.model == "mlp" else {}))
+
+
+def workload(cfg: VistaMnistConfig, ds: datasets.Dataset, device: torch.device) -> tuple[Workload, np.ndarray]:
+    """The nodes' workload and the DC's own sample: a seeded permutation of the training set gives the DC its
+    first `dc_sample` examples and splits the rest into one shard per node."""
+    n = len(ds.y_train)
+    if cfg.dc_sample + cfg.nodes > n:
+        raise ValueError(f"dc_sample={cfg.dc_sample} leaves fewer training examples than nodes ({n} in all)")
+    if cfg.reference > cfg.dc_sample:
+        raise ValueError(f"reference={cfg.reference} exceeds dc_sample={cfg.dc_sample}; lower reference")
+    perm = np.random.default_rng(cfg.seed).permutation(n)
+    shards = tuple(np.array_split(perm[cfg.dc_sample:], cfg.nodes))
+    per_call = cfg.models_per_call or (1024 if device.type == "cuda" else 1)
+    model = FlatModel(build_module(cfg, ds.features, cfg.seed))
+    return (Workload(model, ds.x_train.to(device), ds.y_train.to(device), shards, cfg.batch, device, per_call),
+            perm[:cfg.dc_sample])
+
+
+def game(cfg: VistaMnistConfig, dim: int, delta: float) -> GameSpec:
+    """The game the check plays: full reports in d dimensions, the mean of all N reports."""
+    return GameSpec(dim=dim, delta=delta, honest=cfg.honest, adversaries=max(cfg.adversaries, 1),
+                    utility=cfg.utility, kappa=cfg.kappa, estimator="mean")
+
+
+def simulate(cfg: VistaMnistConfig, work: Workload, task: ReferenceTask, swarm: LearningSwarm, names: list[str],
+             control: vista.VistaParams, proto: ProtocolConfig, test: tuple[torch.Tensor, torch.Tensor],
+             label: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One batch through the round driver (the one call site): (evals, rounds) tables."""
+    ledger = MemoryLedger(batch=control.batch, estimator=proto.estimator, max_dim=None)
+    provision(ledger, node_addresses(swarm.size, cfg.seed), proto.reward, cfg.rounds, stake=10 * proto.reward)
+    method = np.repeat(names, cfg.runs)
+    rows: list[pd.DataFrame] = []
+    clock = {"start": time.perf_counter(), "eval": 0.0}
+
+    def evaluate(round_: int, theta: np.ndarray) -> None:
+        t0 = time.perf_counter()
+        acc, loss = work.evaluate(theta, *test)
+        wall = (t0 - clock["start"] - clock["eval"]) / control.batch
+        rows.append(pd.DataFrame({"method": method, "run": np.arange(control.batch) % cfg.runs, "round": round_,
+                                  "wall_s": wall, "test_acc": acc, "test_loss": loss}))
+        clock["eval"] += time.perf_counter() - t0
+
+    evaluate(0, task.init(control.batch))
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        job = bar.add_task(f"vista-mnist {label}: {len(names)} methods x {cfg.runs} runs", total=cfg.rounds)
+
+        def on_round(log, out) -> None:
+            bar.advance(job)
+            if log.round % cfg.eval_every == 0 or log.round == cfg.rounds:
+                evaluate(log.round, task.current)
+
+        clock["start"] = time.perf_counter()
+        logs = run(ledger, task, swarm, control, proto, rounds=cfg.rounds, rng=np.random.default_rng(cfg.seed),
+                   on_round=on_round)
+    return pd.concat(rows, ignore_index=True), rounds_frame(logs, swarm, names, cfg.runs, "vista-mnist")
+
+
+def run_vista_mnist(cfg: VistaMnistConfig) -> Tables:
+    torch.set_num_threads(cfg.torch_threads)
+    device = pick_device(cfg.device)
+    ds = load(cfg)
+    pick = np.random.default_rng(cfg.seed).permutation(len(ds.y_test))[:cfg.test_size]
+    test = (ds.x_test[pick].to(device), ds.y_test[pick].to(device))
+    work, own = workload(cfg, ds, device)
+    inits = np.stack([FlatModel(build_module(cfg, ds.features, cfg.seed + r)).initial() for r in range(cfg.runs)])
+    cal = calibrate(work, own, inits[0], checkpoints=cfg.calibration_steps, lr=cfg.alpha0,
+                    train_batch=cfg.nodes * cfg.batch, draws=cfg.calibration_draws,
+                    quantile=cfg.calibration_quantile, scale_bits=cfg.scale_bits, rng=np.random.default_rng(cfg.seed))
+    delta = cfg.delta or cal.delta
+    table = solve(game(cfg, work.dim, delta), cfg.eta_grid())
+    proto = ProtocolConfig(delta=delta, reward=int(cfg.reward * TOKEN), scale_bits=cfg.scale_bits, estimator="mean")
+    reference = own[:cfg.reference]
+    names, control = methods(cfg, table)
+    adversary = RationalAdversary(table) if cfg.adversaries else None
+    batches = [(names, control, LearningSwarm(work, cfg.honest, cfg.adversaries, adversary, cfg.knowledge), "mix")]
+    if cfg.honest_sgd:
+        pinned = vista.params(table.eta, table.mse, eta_min=cfg.eta_min, eta_max=cfg.eta_max, lam=np.inf,
+                              alpha0=cfg.alpha0, beta=cfg.beta, repeat=cfg.runs)
+        batches.append((["honest-sgd"], pinned, LearningSwarm(work, cfg.nodes, 0, None), "honest"))
+    evals, rounds = [], []
+    for names_, control_, swarm, label in batches:
+        e, r = simulate(cfg, work, ReferenceTask(work, reference, inits), swarm, names_, control_, proto, test, label)
+        evals.append(e)
+        rounds.append(r)
+    evals_df = pd.concat(evals, ignore_index=True)
+    return {"evals": evals_df, "rounds": pd.concat(rounds, ignore_index=True),
+            "summary": summarise(evals_df, pd.concat(rounds, ignore_index=True), cfg.target),
+            "calibration": calibration_frame(cal, delta), "equilibrium": equilibrium_frame(table)}
+
+
+def calibration_frame(cal: Calibration, delta: float) -> pd.DataFrame:
+    """One row per checkpoint x draw: the DC's measured noise norms, and the Delta the run used."""
+    p, draws = cal.norms.shape
+    return pd.DataFrame({"step": np.repeat(cal.steps, draws), "draw": np.tile(np.arange(draws), p),
+                         "noise_norm": cal.norms.reshape(-1), "grad_norm": np.repeat(cal.grad_norm, draws),
+                         "quantile": cal.quantile, "calibrated_delta": cal.delta, "delta": delta})
+
+
+def equilibrium_frame(table: EquilibriumTable) -> pd.DataFrame:
+    return table.to_frame().assign(dim=table.spec.dim, delta=table.spec.delta, honest=table.spec.honest,
+                                   adversaries=table.spec.adversaries, kappa=table.spec.kappa)
+
+
+def summarise(evals: pd.DataFrame, rounds: pd.DataFrame, target: float) -> pd.DataFrame:
+    """Per method and run: first evaluated round (and wall_s) at test_acc >= target (NaN if never), best and final
+    accuracy, acceptance rate, and rounds to target against honest-sgd's in the same run."""
+    out = []
+    acceptance = rounds.groupby(["method", "run"])["accepted"].mean()
+    for (method, run_), g in evals.groupby(["method", "run"], sort=False):
+        hit = g[g["test_acc"] >= target]
+        out.append({"method": method, "run": run_, "target": target,
+                    "rounds_to_target": hit["round"].min() if len(hit) else np.nan,
+                    "wall_to_target": hit["wall_s"].min() if len(hit) else np.nan,
+                    "best_acc": g["test_acc"].max(), "final_acc": g["test_acc"].iloc[-1],
+                    "acceptance": acceptance.get((method, run_), np.nan)})
+    summary = pd.DataFrame(out)
+    sgd = summary[summary["method"] == "honest-sgd"].set_index("run")["rounds_to_target"]
+    return summary.assign(vs_honest_sgd=summary["rounds_to_target"] / summary["run"].map(sgd))
+
+
+def accuracy_axes(ax, evals: pd.DataFrame, x: str, target: float, zoom: bool) -> None:
+    for method in _methods(evals):
+        g = evals[evals["method"] == method]
+        wide = g.pivot_table(index=x if x == "round" else "round", columns="run", values="test_acc")
+        xs = wide.index if x == "round" else g.groupby("round")["wall_s"].mean().reindex(wide.index)
+        mid, sd = wide.mean(axis=1), wide.std(axis=1).fillna(0)
+        (line,) = ax.plot(xs, mid, label=method, lw=2.0 if method.startswith("vista") else 1.0,
+                          ls="--" if method == "honest-sgd" else "-")
+        ax.fill_between(xs, mid - sd, mid + sd, color=line.get_color(), alpha=0.15, lw=0)
+    ax.axhline(target, color="gray", ls=":", lw=0.8)
+    ax.set_ylim((max(0.0, target - 0.07), 1.0) if zoom else (0.0, 1.0))
+    ax.set_xlabel("round" if x == "round" else "wall-clock seconds per run (batch time / models)")
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3)
+
+
+def _methods(frame: pd.DataFrame) -> list[str]:
+    order = lambda m: (not m.startswith("vista"), m == "honest-sgd", float(m.split("=")[1]) if "=" in m else 0.0)  # noqa: E731
+    return sorted(frame["method"].unique(), key=order)
+
+
+def plot_accuracy(evals: pd.DataFrame, target: float, path: Path, x: str, title: str) -> Path:
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for ax, zoom in zip(axes, (False, True)):
+        accuracy_axes(ax, evals, x, target, zoom)
+    axes[0].legend(fontsize=8)
+    axes[0].set_title(title)
+    axes[1].set_title(f"zoom near the {target:.0%} target")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_calibration(cal: pd.DataFrame, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    by = cal.groupby("step")["noise_norm"]
+    q = cal["quantile"].iloc[0]
+    ax.plot(by.median().index, by.median(), "o-", label="median ||g_minibatch - g_sample||")
+    ax.plot(by.quantile(q).index, by.quantile(q), "s-", label=f"{q:g}-quantile")
+    ax.plot(by.median().index, cal.groupby("step")["grad_norm"].first(), "^:", label="||g_sample||")
+    ax.axhline(cal["delta"].iloc[0], color="k", ls="--", lw=0.8, label="Delta used")
+    ax.set_xlabel("DC's SGD steps")
+    ax.set_ylabel("norm")
+    ax.set_title("honest noise radius along the DC's calibration trajectory")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_vista_mnist(tables: Tables, out: Path) -> list[Path]:
+    evals, target = tables["evals"], tables["summary"]["target"].iloc[0]
+    return [plot_accuracy(evals, target, out / "accuracy_rounds.png", "round", "test accuracy against rounds"),
+            plot_accuracy(evals, target, out / "accuracy_wall.png", "wall_s", "test accuracy against wall time"),
+            plot_calibration(tables["calibration"], out / "calibration.png"),
+            *plot_rounds(tables, out)]
+
+
+def plot_vista_mnist_sweep(tables: Tables, key: str, out: Path) -> list[Path]:
+    """One accuracy panel per swept value (all methods), and rounds to target against the swept value."""
+    evals, summary = tables["evals"], tables["summary"]
+    values = list(dict.fromkeys(evals["sweep"]))
+    target = summary["target"].iloc[0]
+    fig, axes = plt.subplots(1, len(values) + 1, figsize=(5 * (len(values) + 1), 4.2), squeeze=False)
+    for ax, value in zip(axes[0], values):
+        accuracy_axes(ax, evals[evals["sweep"] == value], "round", target, zoom=True)
+        ax.set_title(f"{key} = {value}")
+    axes[0][0].legend(fontsize=7)
+    ax = axes[0][-1]
+    for method in _methods(summary):
+        g = summary[summary["method"] == method].groupby("sweep", sort=False)["rounds_to_target"].mean()
+        ax.plot(range(len(values)), g.reindex(values).to_numpy(), "o-", label=method)
+    ax.set_xticks(range(len(values)), [str(v) for v in values])
+    ax.set_xlabel(key)
+    ax.set_ylabel(f"rounds to {target:.0%} (gap: not reached)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = out / f"sweep_{key}_accuracy.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    r = tables["rounds"]
+    vista_rows = r[r["method"] == "vista"].assign(**{key: lambda d: d["sweep"].astype(str)})
+    return [path, band_plot(vista_rows, "eta", out / f"sweep_{key}_eta.png", by=key, logx=True,
+                            title=f"VISTA eta across {key}")]
+
+
+EXPERIMENTS = (
+    Experiment(
+        "vista-mnist", "VISTA vs constant eta vs honest-only SGD training LeNet-5 / an MLP on MNIST, 10 nodes with a "
+        "rational adversary majority (3 honest + 7)", VistaMnistConfig, run_vista_mnist, plot_vista_mnist,
+        plot_vista_mnist_sweep),
+)
