@@ -24,6 +24,7 @@ from nodes.workloads import Workload
 class Calibration:
     delta: float  # max over checkpoints of the q-quantile, plus `rounding`
     steps: np.ndarray  # [P] SGD steps at which the spread was measured
+    models: np.ndarray  # [P, d] the DC's model at each checkpoint
     norms: np.ndarray  # [P, draws] ||g_minibatch - g_sample||
     grad_norm: np.ndarray  # [P] ||g_sample||
     quantile: float
@@ -49,15 +50,17 @@ def calibrate(workload: Workload, sample: np.ndarray, theta0: np.ndarray, *, che
     """SGD from theta0 on the DC's sample (minibatches of `train_batch`, step `lr`); the spread at each checkpoint."""
     sample = np.asarray(sample)
     theta = np.asarray(theta0, dtype=np.float64).copy()
-    norms, grads = [], []
+    norms, grads, models = [], [], []
     for step in range(max(checkpoints) + 1):
         if step in checkpoints:
             n, g = noise_norms(workload, theta, sample, draws, rng)
             norms.append(n)
             grads.append(g)
+            models.append(theta.copy())
         _, g_step = workload.value_and_grad(theta[None], sample[rng.integers(len(sample), size=train_batch)])
         theta -= lr * g_step[0]
     norms_arr = np.array(norms)
     rounding = float(np.sqrt(workload.dim) * 2.0 ** -(scale_bits + 1))
     delta = float(np.quantile(norms_arr, quantile, axis=1).max()) + rounding
-    return Calibration(delta, np.array(sorted(set(checkpoints))), norms_arr, np.array(grads), quantile, rounding)
+    return Calibration(delta, np.array(sorted(set(checkpoints))), np.array(models), norms_arr, np.array(grads),
+                       quantile, rounding)

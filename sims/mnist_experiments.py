@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Literal, Optional
 
 import matplotlib
 
@@ -25,105 +24,23 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
-from pydantic import Field, model_validator  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import Progress  # noqa: E402
 
 from coordinator import vista  # noqa: E402
 from coordinator.driver import ProtocolConfig, provision, run  # noqa: E402
 from coordinator.memory_ledger import MemoryLedger  # noqa: E402
-from economics import GameSpec, solve  # noqa: E402
+from economics import solve  # noqa: E402
 from economics.equilibrium import EquilibriumTable  # noqa: E402
-from nodes import data as datasets  # noqa: E402
 from nodes.adversary import RationalAdversary  # noqa: E402
-from nodes.calibration import Calibration, calibrate  # noqa: E402
-from nodes.models import MODELS, FlatModel  # noqa: E402
+from nodes.calibration import Calibration  # noqa: E402
 from nodes.swarm import node_addresses  # noqa: E402
-from nodes.workloads import LearningSwarm, ReferenceTask, Workload, pick_device  # noqa: E402
+from nodes.workloads import LearningSwarm, ReferenceTask, Workload  # noqa: E402
 from sims.experiment import Experiment, Tables  # noqa: E402
+from sims.mnist_workload import VistaMnistConfig, game, prepare  # noqa: E402
 from sims.plots import band_plot  # noqa: E402
-from sims.vista_experiments import TOKEN, VistaConfig, methods, plot_rounds, rounds_frame  # noqa: E402
-
-
-class VistaMnistConfig(VistaConfig):
-    runs: int = Field(1, ge=1)
-    rounds: int = Field(2000, ge=1)
-    model: Literal["lenet", "mlp"] = "lenet"
-    hidden: int = Field(64, ge=1, description="MLP hidden width")
-    dataset: Literal["mnist", "synthetic"] = Field("mnist", description="synthetic: Gaussian clusters (mlp only)")
-    data_dir: Optional[str] = Field(None, description="MNIST IDX files (default $DEML_DATA_DIR, then ./data)")
-    download: bool = Field(False, description="allow torchvision to download MNIST if it is missing")
-    nodes: int = Field(10, ge=2)
-    adversaries: int = Field(7, ge=0, description="colluding rational adversaries among the nodes")
-    honest: Optional[int] = Field(None, ge=1, description="honest nodes (default: nodes - adversaries)")
-    batch: int = Field(64, ge=1, description="minibatch per node per round")
-    knowledge: Literal["reference", "minibatch"] = Field(
-        "reference", description="what the adversary centres on: the reference gradient (worst case) or its own "
-        "nodes' pooled minibatch gradients")
-    honest_sgd: bool = Field(True, description="also run honest-only SGD (all nodes honest, constant step)")
-    baselines: list[float] = Field([2.0, 4.0, 8.0], description="constant-eta baselines")
-    eta_step: float = Field(0.25, gt=0, description="spacing of the equilibrium grid VISTA chooses from")
-    delta: Optional[float] = Field(None, gt=0, description="honest noise radius; default: calibrated by the DC")
-    reference: int = Field(1024, ge=1, description="examples in the reference gradient (task.grad)")
-    dc_sample: int = Field(5000, ge=2, description="training examples the DC keeps for itself (none go to nodes)")
-    calibration_steps: list[int] = Field([0, 100, 300, 1000], description="DC's SGD checkpoints for Delta")
-    calibration_draws: int = Field(64, ge=2, description="minibatches per checkpoint")
-    calibration_quantile: float = Field(0.99, gt=0, le=1)
-    eval_every: int = Field(25, ge=1, description="rounds between test evaluations")
-    test_size: int = Field(5000, ge=1, description="fixed random test subset")
-    target: float = Field(0.97, gt=0, le=1, description="test accuracy whose first round is reported")
-    device: str = Field("auto", description="auto (cuda when present), cpu, cuda[:i]")
-    models_per_call: Optional[int] = Field(None, ge=1, description="runs per vmapped call (default: all on a GPU, "
-                                           "1 on a CPU, where grouped convolutions are slower)")
-    torch_threads: int = Field(1, ge=1, description="intra-op threads (on a loaded CPU more threads contend)")
-
-    @model_validator(mode="after")
-    def _nodes(self):
-        honest = self.nodes - self.adversaries
-        if self.honest is None:
-            object.__setattr__(self, "honest", honest)
-        if self.honest != honest or honest < 1:
-            raise ValueError(f"honest={self.honest}, adversaries={self.adversaries}: they must add up to "
-                             f"nodes={self.nodes} with at least one honest node; set nodes or adversaries only")
-        if self.eta_min < 2:
-            raise ValueError(f"eta_min={self.eta_min}: honest reports may differ by 2 Delta, and the vector game "
-                             f"is exact from eta = 2; use eta_min >= 2")
-        if self.model == "lenet" and self.dataset == "synthetic":
-            raise ValueError("model=lenet needs 28 x 28 images; use dataset=mnist or model=mlp")
-        return self
-
-
-def load(cfg: VistaMnistConfig) -> datasets.Dataset:
-    if cfg.dataset == "synthetic":
-        return datasets.synthetic(seed=cfg.seed)
-    return datasets.load_mnist(cfg.data_dir, cfg.download)
-
-
-def build_module(cfg: VistaMnistConfig, features: int, seed: int) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    return MODELS[cfg.model](features, 10, **({"hidden": cfg.hidden} if cfg.model == "mlp" else {}))
-
-
-def workload(cfg: VistaMnistConfig, ds: datasets.Dataset, device: torch.device) -> tuple[Workload, np.ndarray]:
-    """The nodes' workload and the DC's own sample: a seeded permutation of the training set gives the DC its
-    first `dc_sample` examples and splits the rest into one shard per node."""
-    n = len(ds.y_train)
-    if cfg.dc_sample + cfg.nodes > n:
-        raise ValueError(f"dc_sample={cfg.dc_sample} leaves fewer training examples than nodes ({n} in all)")
-    if cfg.reference > cfg.dc_sample:
-        raise ValueError(f"reference={cfg.reference} exceeds dc_sample={cfg.dc_sample}; lower reference")
-    perm = np.random.default_rng(cfg.seed).permutation(n)
-    shards = tuple(np.array_split(perm[cfg.dc_sample:], cfg.nodes))
-    per_call = cfg.models_per_call or (1024 if device.type == "cuda" else 1)
-    model = FlatModel(build_module(cfg, ds.features, cfg.seed))
-    return (Workload(model, ds.x_train.to(device), ds.y_train.to(device), shards, cfg.batch, device, per_call),
-            perm[:cfg.dc_sample])
-
-
-def game(cfg: VistaMnistConfig, dim: int, delta: float) -> GameSpec:
-    """The game the check plays: full reports in d dimensions, the mean of all N reports."""
-    return GameSpec(dim=dim, delta=delta, honest=cfg.honest, adversaries=max(cfg.adversaries, 1),
-                    utility=cfg.utility, kappa=cfg.kappa, estimator="mean")
+from sims.sketch_fidelity import EXPERIMENT as SKETCH_FIDELITY  # noqa: E402
+from sims.vista_experiments import TOKEN, methods, plot_rounds, rounds_frame  # noqa: E402
 
 
 def simulate(cfg: VistaMnistConfig, work: Workload, task: ReferenceTask, swarm: LearningSwarm, names: list[str],
@@ -160,20 +77,11 @@ def simulate(cfg: VistaMnistConfig, work: Workload, task: ReferenceTask, swarm: 
 
 
 def run_vista_mnist(cfg: VistaMnistConfig) -> Tables:
-    torch.set_num_threads(cfg.torch_threads)
-    device = pick_device(cfg.device)
-    ds = load(cfg)
-    pick = np.random.default_rng(cfg.seed).permutation(len(ds.y_test))[:cfg.test_size]
-    test = (ds.x_test[pick].to(device), ds.y_test[pick].to(device))
-    work, own = workload(cfg, ds, device)
-    inits = np.stack([FlatModel(build_module(cfg, ds.features, cfg.seed + r)).initial() for r in range(cfg.runs)])
-    cal = calibrate(work, own, inits[0], checkpoints=cfg.calibration_steps, lr=cfg.alpha0,
-                    train_batch=cfg.nodes * cfg.batch, draws=cfg.calibration_draws,
-                    quantile=cfg.calibration_quantile, scale_bits=cfg.scale_bits, rng=np.random.default_rng(cfg.seed))
-    delta = cfg.delta or cal.delta
+    prep = prepare(cfg)
+    work, delta = prep.workload, prep.delta
     table = solve(game(cfg, work.dim, delta), cfg.eta_grid())
     proto = ProtocolConfig(delta=delta, reward=int(cfg.reward * TOKEN), scale_bits=cfg.scale_bits, estimator="mean")
-    reference = own[:cfg.reference]
+    reference = prep.own[:cfg.reference]
     names, control = methods(cfg, table)
     adversary = RationalAdversary(table) if cfg.adversaries else None
     batches = [(names, control, LearningSwarm(work, cfg.honest, cfg.adversaries, adversary, cfg.knowledge), "mix")]
@@ -183,13 +91,13 @@ def run_vista_mnist(cfg: VistaMnistConfig) -> Tables:
         batches.append((["honest-sgd"], pinned, LearningSwarm(work, cfg.nodes, 0, None), "honest"))
     evals, rounds = [], []
     for names_, control_, swarm, label in batches:
-        e, r = simulate(cfg, work, ReferenceTask(work, reference, inits), swarm, names_, control_, proto, test, label)
+        task = ReferenceTask(work, reference, prep.inits)
+        e, r = simulate(cfg, work, task, swarm, names_, control_, proto, prep.test, label)
         evals.append(e)
         rounds.append(r)
-    evals_df = pd.concat(evals, ignore_index=True)
-    return {"evals": evals_df, "rounds": pd.concat(rounds, ignore_index=True),
-            "summary": summarise(evals_df, pd.concat(rounds, ignore_index=True), cfg.target),
-            "calibration": calibration_frame(cal, delta), "equilibrium": equilibrium_frame(table)}
+    evals_df, rounds_df = pd.concat(evals, ignore_index=True), pd.concat(rounds, ignore_index=True)
+    return {"evals": evals_df, "rounds": rounds_df, "summary": summarise(evals_df, rounds_df, cfg.target),
+            "calibration": calibration_frame(prep.calibration, delta), "equilibrium": equilibrium_frame(table)}
 
 
 def calibration_frame(cal: Calibration, delta: float) -> pd.DataFrame:
@@ -316,4 +224,5 @@ EXPERIMENTS = (
         "vista-mnist", "VISTA vs constant eta vs honest-only SGD training LeNet-5 / an MLP on MNIST, 10 nodes with a "
         "rational adversary majority (3 honest + 7)", VistaMnistConfig, run_vista_mnist, plot_vista_mnist,
         plot_vista_mnist_sweep),
+    SKETCH_FIDELITY,
 )
