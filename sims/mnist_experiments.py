@@ -38,7 +38,7 @@ from nodes.swarm import node_addresses  # noqa: E402
 from nodes.workloads import LearningSwarm, ReferenceTask, Workload  # noqa: E402
 from sims.experiment import Experiment, Tables  # noqa: E402
 from sims.mnist_workload import VistaMnistConfig, game, prepare  # noqa: E402
-from sims.plots import band_plot  # noqa: E402
+from sims.plots import band_plot, finish  # noqa: E402
 from sims.sketch_fidelity import EXPERIMENT as SKETCH_FIDELITY  # noqa: E402
 from sims.vista_experiments import TOKEN, methods, plot_rounds, rounds_frame  # noqa: E402
 
@@ -70,7 +70,7 @@ def simulate(cfg: VistaMnistConfig, work: Workload, task: ReferenceTask, swarm: 
             if log.round % cfg.eval_every == 0 or log.round == cfg.rounds:
                 evaluate(log.round, task.current)
 
-        clock["start"] = time.perf_counter()
+        clock.update(start=time.perf_counter(), eval=0.0)  # the clock starts with the first round
         logs = run(ledger, task, swarm, control, proto, rounds=cfg.rounds, rng=np.random.default_rng(cfg.seed),
                    on_round=on_round)
     return pd.concat(rows, ignore_index=True), rounds_frame(logs, swarm, names, cfg.runs, "vista-mnist")
@@ -175,12 +175,7 @@ def plot_calibration(cal: pd.DataFrame, path: Path) -> Path:
     ax.set_xlabel("DC's SGD steps")
     ax.set_ylabel("norm")
     ax.set_title("honest noise radius along the DC's calibration trajectory")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return finish(fig, ax, path)
 
 
 def plot_vista_mnist(tables: Tables, out: Path) -> list[Path]:

@@ -186,7 +186,7 @@ def plot_fidelity(tables: Tables, out: Path) -> list[Path]:
                 ax.set_xlabel("sketch rows k")
                 ax.set_ylabel("round accept rate")
                 ax.grid(alpha=0.3)
-            row[0].legend(fontsize=7)
+            row[1].legend(fontsize=7)
         fig.tight_layout()
         path = out / f"fidelity_{source}.png"
         fig.savefig(path, dpi=100)

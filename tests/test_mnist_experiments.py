@@ -52,6 +52,7 @@ def test_config_refuses_inconsistent_settings():
     assert resolve(VistaMnistConfig, {"adversaries": 5}).honest == 5
 
 
+@pytest.mark.slow
 def test_sketch_fidelity_matches_its_predictions():
     """Ball noise at d = 3000: sketched accept rates within binomial CIs of the Gaussian-limit prediction and of
     the sketched table's P_A*; honest pairs within CI of F_k(k tau^2 / rho^2)."""

@@ -58,3 +58,14 @@ def test_bad_input_names_the_flag(invoke, args, flag):
     result = invoke(*args, "--json")
     assert result.exit_code != 0
     assert flag in result.output
+
+
+def test_sketched_tables_from_the_command(invoke):
+    """--sketch K solves the game the sketched check plays (one honest node: closed form, fast)."""
+    flags = ["--dim", "61706", "--eta-min", "2", "--eta-max", "4", "--points", "2", "--sketch", "64"]
+    result = invoke(*flags, "--json")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    table = solve(GameSpec(dim=61706, sketch=64), np.array([2.0, 4.0]), progress=False)
+    assert [r["p_accept"] for r in rows] == pytest.approx(table.p_accept.tolist())
+    assert all(r["p_accept"] < 0.99 for r in rows)  # the sketch makes acceptance a real trade-off
