@@ -7,8 +7,10 @@ The data collector calibrates Delta on a sample of its own (nodes/calibration.py
 Methods, each through the shared round driver over a MemoryLedger with full reports (max_dim=None):
 - vista: Algorithm 1 (eta from the equilibrium MSE curve, alpha0 / sqrt(1 + s));
 - eta=X: constant-eta baselines (alpha0 / sqrt(1 + a));
-- honest-sgd: the same N nodes all honest, eta pinned at eta_max (VISTA with lam = inf is never saturated, so
-  alpha stays alpha0): minibatch SGD on N x batch examples a step, the best a protocol can hope to match.
+- eta=X steady: eta held at X with the step held at alpha0 (VISTA's schedule while it is not saturated: the
+  spec's ablation of the step-size coupling between VISTA and the baselines);
+- honest-sgd: the same N nodes all honest, eta pinned at eta_max, step alpha0: minibatch SGD on N x batch
+  examples a step, the best a protocol can hope to match.
 Runs of the adversarial methods form one batch; honest-sgd (a different swarm) a second one. wall_s is the
 batch's wall-clock time without evaluations, divided by its number of models (what one run costs).
 """
@@ -76,6 +78,13 @@ def simulate(cfg: VistaMnistConfig, work: Workload, task: ReferenceTask, swarm: 
     return pd.concat(rows, ignore_index=True), rounds_frame(logs, swarm, names, cfg.runs, "vista-mnist")
 
 
+def pinned(cfg: VistaMnistConfig, table: EquilibriumTable, eta: float) -> vista.VistaParams:
+    """eta held at `eta` with the step held at alpha0: VISTA with lam = inf announces its eta_max every round and,
+    with eta_min below it, is never saturated, so alpha never decays (honest-sgd, and the steady baselines)."""
+    return vista.params(table.eta, table.mse, eta_min=cfg.eta_min, eta_max=eta, lam=np.inf, alpha0=cfg.alpha0,
+                        beta=cfg.beta, repeat=cfg.runs)
+
+
 def run_vista_mnist(cfg: VistaMnistConfig) -> Tables:
     prep = prepare(cfg)
     work, delta = prep.workload, prep.delta
@@ -83,12 +92,13 @@ def run_vista_mnist(cfg: VistaMnistConfig) -> Tables:
     proto = ProtocolConfig(delta=delta, reward=int(cfg.reward * TOKEN), scale_bits=cfg.scale_bits, estimator="mean")
     reference = prep.own[:cfg.reference]
     names, control = methods(cfg, table)
+    steady = [pinned(cfg, table, eta) for eta in cfg.steady]
+    names, control = names + [f"eta={eta:g} steady" for eta in cfg.steady], vista.concat([control, *steady])
     adversary = RationalAdversary(table) if cfg.adversaries else None
     batches = [(names, control, LearningSwarm(work, cfg.honest, cfg.adversaries, adversary, cfg.knowledge), "mix")]
     if cfg.honest_sgd:
-        pinned = vista.params(table.eta, table.mse, eta_min=cfg.eta_min, eta_max=cfg.eta_max, lam=np.inf,
-                              alpha0=cfg.alpha0, beta=cfg.beta, repeat=cfg.runs)
-        batches.append((["honest-sgd"], pinned, LearningSwarm(work, cfg.nodes, 0, None), "honest"))
+        batches.append((["honest-sgd"], pinned(cfg, table, cfg.eta_max), LearningSwarm(work, cfg.nodes, 0, None),
+                        "honest"))
     evals, rounds = [], []
     for names_, control_, swarm, label in batches:
         task = ReferenceTask(work, reference, prep.inits)
@@ -147,7 +157,10 @@ def accuracy_axes(ax, evals: pd.DataFrame, x: str, target: float, zoom: bool) ->
 
 
 def _methods(frame: pd.DataFrame) -> list[str]:
-    order = lambda m: (not m.startswith("vista"), m == "honest-sgd", float(m.split("=")[1]) if "=" in m else 0.0)  # noqa: E731
+    def order(m: str) -> tuple:
+        eta = float(m.split("=")[1].split()[0]) if "=" in m else 0.0
+        return not m.startswith("vista"), m == "honest-sgd", m.endswith("steady"), eta
+
     return sorted(frame["method"].unique(), key=order)
 
 

@@ -34,7 +34,9 @@ class VistaMnistConfig(VistaConfig):
         "reference", description="what the adversary centres on: the reference gradient (worst case) or its own "
         "nodes' pooled minibatch gradients")
     honest_sgd: bool = Field(True, description="also run honest-only SGD (all nodes honest, constant step)")
-    baselines: list[float] = Field([2.0, 4.0, 8.0], description="constant-eta baselines")
+    baselines: list[float] = Field([2.0, 4.0, 8.0], description="constant-eta baselines (step alpha0 / sqrt(1 + a))")
+    steady: list[float] = Field([], description="constant-eta baselines with the step held at alpha0 (each above "
+                                "eta_min, on the grid)")
     eta_step: float = Field(0.25, gt=0, description="spacing of the equilibrium grid VISTA chooses from")
     delta: Optional[float] = Field(None, gt=0, description="honest noise radius; default: calibrated by the DC")
     reference: int = Field(1024, ge=1, description="examples in the reference gradient (task.grad)")
@@ -61,6 +63,9 @@ class VistaMnistConfig(VistaConfig):
         if self.eta_min < 2:
             raise ValueError(f"eta_min={self.eta_min}: honest reports may differ by 2 Delta, and the vector game "
                              f"is exact from eta = 2; use eta_min >= 2")
+        for eta in self.steady:
+            if not self.eta_min < eta <= self.eta_max:
+                raise ValueError(f"steady: {eta} must lie in (eta_min, eta_max] = ({self.eta_min}, {self.eta_max}]")
         if self.model == "lenet" and self.dataset == "synthetic":
             raise ValueError("model=lenet needs 28 x 28 images; use dataset=mnist or model=mlp")
         return self

@@ -14,7 +14,7 @@ from sims.mnist_experiments import VistaMnistConfig, plot_vista_mnist, run_vista
 from sims.sketch_fidelity import SketchFidelityConfig, run_fidelity
 
 SMALL = dict(dataset="synthetic", model="mlp", dc_sample=400, reference=200, test_size=300, eval_every=10,
-             calibration_steps=[0, 30, 60], calibration_draws=16, baselines=[2.0, 8.0])
+             calibration_steps=[0, 30, 60], calibration_draws=16, baselines=[2.0, 8.0], steady=[4.0])
 
 ROOT = Path(__file__).resolve().parents[1]
 CANDIDATES = [os.environ.get("DEML_DATA_DIR"), str(ROOT.parent / "shared" / "data" / "mnist")]
@@ -26,7 +26,7 @@ def test_vista_mnist_learns_on_synthetic_data(tmp_path):
     cfg = VistaMnistConfig(rounds=60, **SMALL)
     tables = run_vista_mnist(cfg)
     evals, summary = tables["evals"], tables["summary"]
-    assert set(evals["method"]) == {"vista", "eta=2", "eta=8", "honest-sgd"}
+    assert set(evals["method"]) == {"vista", "eta=2", "eta=8", "eta=4 steady", "honest-sgd"}
     assert {"method", "run", "round", "wall_s", "test_acc", "test_loss"} <= set(evals.columns)
     first, last = evals[evals["round"] == 0], evals[evals["round"] == 60]
     assert first["test_acc"].max() < 0.5  # ten classes, an untrained model
@@ -35,6 +35,9 @@ def test_vista_mnist_learns_on_synthetic_data(tmp_path):
     assert np.all(np.diff(evals[evals["method"] == "vista"]["wall_s"]) >= 0)
     rounds = tables["rounds"]
     assert rounds.groupby("method")["reward_adversary"].sum()["honest-sgd"] == 0
+    steps = rounds.groupby("method")["lr"]
+    assert steps.min()["eta=4 steady"] == steps.max()["eta=4 steady"] == cfg.alpha0  # the step never decays
+    assert steps.min()["eta=2"] < cfg.alpha0 and set(rounds[rounds["method"] == "eta=4 steady"]["eta"]) == {4.0}
     sgd = summary.set_index("method").loc["honest-sgd"]
     assert np.isnan(sgd["rounds_to_target"]) or sgd["vs_honest_sgd"] == 1.0
     cal = tables["calibration"]
@@ -47,6 +50,8 @@ def test_config_refuses_inconsistent_settings():
         resolve(VistaMnistConfig, {"honest": 5, "adversaries": 7})
     with pytest.raises(ConfigError, match="eta_min"):
         resolve(VistaMnistConfig, {"eta_min": 1.5})
+    with pytest.raises(ConfigError, match="steady"):
+        resolve(VistaMnistConfig, {"steady": [2.0]})
     with pytest.raises(ConfigError, match="model=lenet needs"):
         resolve(VistaMnistConfig, {"dataset": "synthetic"})
     assert resolve(VistaMnistConfig, {"adversaries": 5}).honest == 5
@@ -79,7 +84,8 @@ def test_sketch_fidelity_matches_its_predictions():
 @pytest.mark.skipif(MNIST_DIR is None, reason="MNIST IDX files absent (set DEML_DATA_DIR)")
 def test_lenet_calibration_on_mnist():
     """The DC's Delta on real LeNet-5 gradients grows as the model leaves its initial point."""
-    cfg = VistaMnistConfig(data_dir=MNIST_DIR, calibration_steps=[0, 150], calibration_draws=16, test_size=100)
+    cfg = VistaMnistConfig(data_dir=MNIST_DIR, nodes=2, adversaries=1, calibration_steps=[0, 120],
+                           calibration_draws=16, test_size=100)
     from sims.mnist_workload import prepare
 
     prep = prepare(cfg)
