@@ -85,6 +85,14 @@ def pinned(cfg: VistaMnistConfig, table: EquilibriumTable, eta: float) -> vista.
                         beta=cfg.beta, repeat=cfg.runs)
 
 
+def method_groups(methods_: int, bytes_per_method: int, budget_gb: float) -> list[list[int]]:
+    """Methods split into batches whose ledger history fits the budget. MemoryLedger keeps every round's reports
+    (B x N x d int64 a round: 20 MB at B = 4, N = 10, d = 61,706), so a long batch of many methods at full
+    dimension would outgrow the memory; each group runs as its own batch (one at a time)."""
+    per_group = max(1, int(budget_gb * 2**30 // max(bytes_per_method, 1)))
+    return [list(range(s, min(s + per_group, methods_))) for s in range(0, methods_, per_group)]
+
+
 def run_vista_mnist(cfg: VistaMnistConfig) -> Tables:
     prep = prepare(cfg)
     work, delta = prep.workload, prep.delta
@@ -101,10 +109,13 @@ def run_vista_mnist(cfg: VistaMnistConfig) -> Tables:
                         "honest"))
     evals, rounds = [], []
     for names_, control_, swarm, label in batches:
-        task = ReferenceTask(work, reference, prep.inits)
-        e, r = simulate(cfg, work, task, swarm, names_, control_, proto, prep.test, label)
-        evals.append(e)
-        rounds.append(r)
+        for group in method_groups(len(names_), cfg.runs * swarm.size * work.dim * 8 * cfg.rounds, cfg.ledger_gb):
+            rows = np.concatenate([np.arange(m * cfg.runs, (m + 1) * cfg.runs) for m in group])
+            task = ReferenceTask(work, reference, prep.inits)
+            e, r = simulate(cfg, work, task, swarm, [names_[m] for m in group], vista.select(control_, rows), proto,
+                            prep.test, label)
+            evals.append(e)
+            rounds.append(r)
     evals_df, rounds_df = pd.concat(evals, ignore_index=True), pd.concat(rounds, ignore_index=True)
     return {"evals": evals_df, "rounds": rounds_df, "summary": summarise(evals_df, rounds_df, cfg.target),
             "calibration": calibration_frame(prep.calibration, delta), "equilibrium": equilibrium_frame(table)}

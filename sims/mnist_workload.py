@@ -51,6 +51,8 @@ class VistaMnistConfig(VistaConfig):
     models_per_call: Optional[int] = Field(None, ge=1, description="runs per vmapped call (default: all on a GPU, "
                                            "1 on a CPU, where grouped convolutions are slower)")
     torch_threads: int = Field(1, ge=1, description="intra-op threads (on a loaded CPU more threads contend)")
+    ledger_gb: float = Field(6.0, gt=0, description="memory a batch's ledger history may take (the ledger keeps "
+                             "every round's full reports); methods beyond it run as further batches")
 
     @model_validator(mode="after")
     def _nodes(self):

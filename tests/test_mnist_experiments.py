@@ -92,3 +92,11 @@ def test_lenet_calibration_on_mnist():
     assert prep.workload.dim == 61_706
     spread = prep.calibration.spread()
     assert spread[1] > 1.5 * spread[0] and prep.delta == pytest.approx(spread.max() + prep.calibration.rounding)
+
+
+def test_methods_split_into_batches_that_fit_the_ledger_budget():
+    from sims.mnist_experiments import method_groups
+
+    assert method_groups(5, 10 * 61_706 * 8 * 1000, 6.0) == [[0], [1], [2], [3], [4]]  # 4.9 GB each
+    assert method_groups(5, 2**30, 2.5) == [[0, 1], [2, 3], [4]]
+    assert method_groups(3, 1, 6.0) == [[0, 1, 2]]
