@@ -15,19 +15,33 @@ Estimator = Literal["mean", "midrange"]
 def pairwise_sq_dist_max(reports_fx: np.ndarray, revealed: np.ndarray) -> np.ndarray:
     """max over revealed pairs (i, j) of ||y_i - y_j||^2, exact in integers. reports [B, N, k], revealed [B, N].
 
-    int64 is exact while k * max|y_i - y_j|^2 < 2**63; beyond that (only possible near the int32 edge of the
-    codec) the same sum is taken in Python integers, as the EVM's int256 would.
+    Through the Gram matrix of the reports centred on one revealed report: with D = y - y_c and G = D D^T,
+    ||y_i - y_j||^2 = G_ii + G_jj - 2 G_ij. Centring keeps the products as small as the differences themselves
+    (uncentred, a common offset would dominate every product). Every partial sum of G_ij is at most
+    k max|D|^2 in magnitude, so the arithmetic is exact in the first tier that holds that bound:
+      k max|D|^2 < 2**53: float64 BLAS (every product and partial sum an integer float64 represents exactly);
+      4 k max|D|^2 < 2**63: int64;
+      otherwise Python integers, as the EVM's int256 would (only near the int32 edge of the codec).
+    Memory O(B N k): no [B, N, N, k] difference tensor, so full neural-network reports (k ~ 10^5) are cheap.
     """
-    diff = reports_fx[:, :, None, :] - reports_fx[:, None, :, :]  # [B, N, N, k], |diff| < 2**32
-    both = revealed[:, :, None] & revealed[:, None, :]
-    bound = int(np.abs(diff).max(initial=0))
-    if bound * bound * reports_fx.shape[-1] < 2**63:
-        sq = np.einsum("bijk,bijk->bij", diff, diff)
+    y = np.asarray(reports_fx, dtype=np.int64)
+    rev = np.asarray(revealed, dtype=bool)
+    b, _, k = y.shape
+    centre = y[np.arange(b), rev.argmax(axis=1)]  # the first revealed report (any row when none is)
+    d = np.where(rev[:, :, None], y - centre[:, None, :], 0)  # |d| < 2**32
+    bound = int(np.abs(d).max(initial=0)) ** 2 * k
+    if bound < 2**53:
+        f = d.astype(np.float64)
+        gram = np.matmul(f, f.transpose(0, 2, 1)).astype(np.int64)
+    elif 4 * bound < 2**63:
+        gram = np.matmul(d, d.transpose(0, 2, 1))
     else:
-        obj = diff.astype(object)
-        sq = (obj * obj).sum(axis=-1)
-    sq = np.where(both, sq, 0)
-    return sq.reshape(sq.shape[0], -1).max(axis=1)
+        obj = d.astype(object)
+        gram = np.einsum("bik,bjk->bij", obj, obj)
+    diag = np.einsum("bii->bi", gram)
+    sq = diag[:, :, None] + diag[:, None, :] - 2 * gram
+    sq = np.where(rev[:, :, None] & rev[:, None, :], sq, 0)
+    return sq.reshape(b, -1).max(axis=1)
 
 
 def accepted(reports_fx: np.ndarray, members: np.ndarray, committed: np.ndarray, revealed: np.ndarray,

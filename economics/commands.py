@@ -93,6 +93,9 @@ def equilibrium(
     adversaries: Annotated[int, typer.Option(help="adversarial nodes t (one colluding adversary)")] = 1,
     utility: Annotated[str, typer.Option(help="log | product")] = "log",
     estimator: Annotated[str, typer.Option(help="mean | midrange")] = "mean",
+    sketch: Annotated[
+        Optional[int], typer.Option(help="k: the check sees k-row sketches of the d-dim reports (docs/sketch.md)")
+    ] = None,
     eta_min: Annotated[float, typer.Option(help="smallest eta = tau / Delta")] = 1.5,
     eta_max: Annotated[float, typer.Option(help="largest eta")] = 8.0,
     points: Annotated[int, typer.Option(min=1, help="eta grid points")] = 27,
@@ -112,6 +115,7 @@ def equilibrium(
             adversaries=adversaries,
             utility=utility,
             estimator=estimator,
+            sketch=sketch,
         )
     except ValidationError as error:
         first = error.errors()[0]
@@ -136,7 +140,7 @@ def equilibrium(
         return
     console = Console()
     if spec.monte_carlo:
-        console.print("[bold]MONTE CARLO[/bold] curves (vectors with two or more honest nodes)")
+        console.print("[bold]MONTE CARLO[/bold] curves below eta = 2 (vectors with two or more honest nodes)")
     print_table(table, console)
     plot_curves(table, plot)
     console.print(f"plot: {plot}")

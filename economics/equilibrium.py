@@ -14,7 +14,7 @@ from rich.progress import Progress
 from economics.game import GameSpec
 from economics.response import respond
 
-SOLVER_VERSION = "1"
+SOLVER_VERSION = "2"
 """Part of the cache key: bump it whenever a change to the solver changes its numbers."""
 
 
@@ -105,7 +105,7 @@ def compute(spec: GameSpec, eta: np.ndarray, progress: bool) -> EquilibriumTable
     with Progress(console=Console(stderr=True), transient=True, disable=not progress) as bar:
         label = f"equilibrium d={spec.dim} h={spec.honest} t={spec.adversaries}"
         if spec.monte_carlo:
-            label += " (MONTE CARLO)"
+            label += " (MONTE CARLO below eta = 2)"
         task = bar.add_task(label, total=eta.size)
         responses = []
         for value in eta:

@@ -94,12 +94,13 @@ def radius_quadrature(r: np.ndarray, tau: float, delta: float, dim: int, nodes: 
     return radius.reshape(r.size, -1), weight.reshape(r.size, -1)
 
 
-def ball_kernels(
-    r: np.ndarray, tau: float, delta: float, dim: int, pull: float = 1.0, nodes: int = 24
-) -> tuple[np.ndarray, np.ndarray]:
-    """d >= 2. With R = ||n||, C = cos(n, z) and c0(R) = (R^2 + r^2 - tau^2) / (2 R r), accepted iff C >= c0:
-    p(r) = E_R[S(c0)],   h(r) = E_R[(R^2 + pull^2 r^2) S(c0) + 2 pull R r M1(c0)].
-    r = 0: p = P(R <= tau) = u,  h = E[R^2 1{R <= tau}] = Delta^2 u^(1 + 2/d) / (1 + 2/d),
+def ball_moments(r: np.ndarray, tau: float, delta: float, dim: int, nodes: int = 24
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """d >= 2: the three moments of one honest ball noise n against an adversarial offset z, ||z|| = r, that
+    every kernel here is built from. With R = ||n||, C = cos(n, z), c0(R) = (R^2 + r^2 - tau^2) / (2 R r) and
+    the acceptance ||n - z|| <= tau <=> C >= c0:
+        p(r) = E_R[S(c0)],   q(r) = E[R^2 1{acc}] = E_R[R^2 S(c0)],   m(r) = E[R C 1{acc}] = E_R[R M1(c0)]
+    (by symmetry E[n 1{acc}] = m z / r). r = 0: p = P(R <= tau) = u, q = Delta^2 u^(1 + 2/d) / (1 + 2/d), m = 0,
     with u = min(1, (tau/Delta)^d)."""
     r = np.asarray(r, dtype=float)
     safe = np.where(r > 0, r, 1.0)[:, None]
@@ -109,7 +110,17 @@ def ball_kernels(
     live = weight > 0
     s, m = np.zeros_like(c0), np.zeros_like(c0)
     s[live], m[live] = cap_mass(c0[live], dim), cap_moment(c0[live], dim)
-    p = np.sum(weight * s, axis=-1)
-    h = np.sum(weight * ((radius**2 + pull**2 * safe**2) * s + 2 * pull * radius * safe * m), axis=-1)
     u = np.exp(min(0.0, dim * np.log(tau / delta)))
-    return np.where(r > 0, p, u), np.where(r > 0, h, delta**2 * u ** (1 + 2 / dim) / (1 + 2 / dim))
+    p = np.where(r > 0, np.sum(weight * s, axis=-1), u)
+    q = np.where(r > 0, np.sum(weight * radius**2 * s, axis=-1), delta**2 * u ** (1 + 2 / dim) / (1 + 2 / dim))
+    return p, q, np.where(r > 0, np.sum(weight * radius * m, axis=-1), 0.0)
+
+
+def ball_kernels(
+    r: np.ndarray, tau: float, delta: float, dim: int, pull: float = 1.0, nodes: int = 24
+) -> tuple[np.ndarray, np.ndarray]:
+    """d >= 2, from `ball_moments`:  p(r) = E_R[S(c0)],
+    h(r) = E_R[(R^2 + pull^2 r^2) S(c0) + 2 pull R r M1(c0)] = q + pull^2 r^2 p + 2 pull r m."""
+    r = np.asarray(r, dtype=float)
+    p, q, m = ball_moments(r, tau, delta, dim, nodes)
+    return p, q + pull**2 * r**2 * p + 2 * pull * r * m

@@ -2,15 +2,18 @@
 
 Accepted iff every pair of reports is within tau (scalar: max y - min y <= tau). Here the kernel is the
 estimation damage itself, e(z) = E[err^2 1{accepted}], so c_eta(alpha) = Psi~(alpha) / alpha (no 1/4).
-Scalars are exact (quadrature over the honest min and max); vectors with the mean are Monte Carlo.
+Scalars are exact (quadrature over the honest min and max). Vectors with the mean are exact for tau >= 2 Delta
+(where honest pairs always agree) and Monte Carlo below.
 """
 
 import numpy as np
 
-from economics.kernels import unit_gauss
+from economics.kernels import ball_moments, unit_gauss
 
 MONTE_CARLO_SAMPLES = 20_000
 MONTE_CARLO_SEED = 20_240_126
+MONTE_CARLO_FLOATS = 2 * 10**8
+"""Largest honest-noise sample (samples x h x d floats) the Monte Carlo kernel may draw: 1.6 GB."""
 
 
 def _legendre(lo: np.ndarray, hi: np.ndarray, nodes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -79,3 +82,35 @@ def sampled_kernels(
     shift = adversaries * r[..., 0]  # [R, 1]
     err2 = np.sum(total**2, axis=-1) + 2 * shift * total[:, 0] + shift**2
     return accepted.mean(axis=-1), (accepted * err2).mean(axis=-1) / (honest + adversaries) ** 2
+
+
+def ball_mean_kernels(
+    r: np.ndarray, tau: float, delta: float, dim: int, honest: int, adversaries: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors, h honest ball noises, the mean, tau >= 2 Delta: exact in any dimension. Two honest reports are then
+    always within tau (||n_i - n_j|| <= 2 Delta), so acceptance is the product of the h events ||n_i - z|| <= tau,
+    independent given z. With (p, q, m) the one-node moments of `kernels.ball_moments` and E[n_i 1{acc_i}] = m z / r:
+        p_h(r) = p^h
+        e(r)   = E[||sum n_i + t z||^2 1{acc}] / (h + t)^2
+               = [h q p^(h-1) + h (h-1) m^2 p^(h-2) + t^2 r^2 p^h + 2 t h r m p^(h-1)] / (h + t)^2."""
+    if tau < 2 * delta:
+        raise ValueError(f"ball_mean_kernels: exact only for tau >= 2 Delta, got tau={tau}, Delta={delta}")
+    r = np.asarray(r, dtype=float)
+    h, t = honest, adversaries
+    p, q, m = ball_moments(r, tau, delta, dim)
+    damage = (h * q * p ** (h - 1) + h * (h - 1) * m**2 * p ** max(h - 2, 0) + t**2 * r**2 * p**h
+              + 2 * t * h * r * m * p ** (h - 1))
+    return p**h, damage / (h + t) ** 2
+
+
+def vector_kernels(
+    r: np.ndarray, tau: float, delta: float, dim: int, honest: int, adversaries: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The N-node vector kernel with the mean: exact for tau >= 2 Delta, Monte Carlo below (refused where its sample
+    would not fit in memory, e.g. neural-network dimensions)."""
+    if tau >= 2 * delta:
+        return ball_mean_kernels(r, tau, delta, dim, honest, adversaries)
+    if MONTE_CARLO_SAMPLES * honest * dim > MONTE_CARLO_FLOATS:
+        raise ValueError(f"eta={tau / delta:g}: below eta = 2 the {honest}-honest vector game needs the Monte Carlo "
+                         f"kernel, too large at d={dim}; start the eta grid at 2")
+    return sampled_kernels(r, tau, delta, dim, honest, adversaries)

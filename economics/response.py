@@ -9,7 +9,8 @@ import numpy as np
 from economics.envelope import ORIGIN, price, upper_envelope, vertices
 from economics.game import GameSpec
 from economics.kernels import ball_kernels, interval_kernels
-from economics.multinode import sampled_kernels, scalar_kernels
+from economics.multinode import scalar_kernels, vector_kernels
+from economics.sketch import sketched_kernels
 from economics.utility import LogUtility, ProductUtility, Utility, best_response
 
 Kernel = Callable[[np.ndarray, float], tuple[np.ndarray, np.ndarray]]
@@ -37,7 +38,10 @@ def game_kernel(spec: GameSpec) -> tuple[Kernel, float]:
     """(kernel(r, tau) -> (p, h), scale) with MSE = scale * Psi~ / alpha.
     One honest node: the estimate is (n + pull z) / (1 + pull), pull = t for the mean and 1 for the midrange (which
     sees only the set {n, z}: the Sybil copies vanish) - exact in any dimension. Two or more honest nodes: the
-    error-valued N-node kernels (exact for scalars, Monte Carlo for vectors)."""
+    error-valued N-node kernels (exact for scalars, and for vectors at eta >= 2; Monte Carlo for vectors below)."""
+    if spec.sketched:
+        return partial(sketched_kernels, delta=spec.delta, k=spec.sketch, honest=spec.honest,
+                       adversaries=spec.adversaries), 1.0
     if spec.honest == 1:
         pull = spec.adversaries if spec.estimator == "mean" else 1
         scale = 1 / (1 + pull) ** 2
@@ -47,7 +51,7 @@ def game_kernel(spec: GameSpec) -> tuple[Kernel, float]:
     nodes = {"delta": spec.delta, "honest": spec.honest, "adversaries": spec.adversaries}
     if spec.dim == 1:
         return partial(scalar_kernels, estimator=spec.estimator, **nodes), 1.0
-    return partial(sampled_kernels, dim=spec.dim, **nodes), 1.0
+    return partial(vector_kernels, dim=spec.dim, **nodes), 1.0
 
 
 def game_utility(spec: GameSpec) -> Utility:

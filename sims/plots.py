@@ -21,6 +21,16 @@ def _order(groups) -> list:
     return sorted(groups, key=key)
 
 
+def finish(fig, ax_legend, path: Path, dpi: int = 110, fontsize: int = 8) -> Path:
+    """Grid and legend on the given axes, then lay out, write the PNG and free the figure."""
+    ax_legend.grid(alpha=0.3)
+    ax_legend.legend(fontsize=fontsize)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def band_plot(frame: pd.DataFrame, y: str, path: Path, *, by: str = "method", x: str = "round",
               logy: bool = False, logx: bool = False, title: str = "", ylabel: str | None = None, smooth: int = 1) -> Path:
     """Mean of `y` over runs against `x` for each `by` group, with a +-1 std band (log scale: geometric band)."""

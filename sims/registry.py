@@ -8,6 +8,7 @@ from __future__ import annotations
 from sims.config import ConfigError
 from sims.experiment import Experiment
 from sims.farsign_config import MnistConfig, RatesConfig
+from sims.mnist_config import SketchFidelityConfig, VistaMnistConfig
 from sims.vista_config import Quad3dConfig, Scalar1dConfig
 
 _CATALOGUE: dict[str, Experiment] = {}
@@ -39,5 +40,10 @@ for _exp in (
                "slopes vs -1/4 (first-order) and -1/6 (zeroth-order)", RatesConfig, "sims.farsign_experiments:RATES"),
     Experiment("farsign-mnist", "FAR-SIGN vs synchronous robust aggregation, signSGD and async SGD on MNIST under "
                "attacks: accuracy against virtual time and updates", MnistConfig, "sims.farsign_experiments:MNIST"),
+    Experiment("vista-mnist", "VISTA vs constant eta vs honest-only SGD training LeNet-5 / an MLP on MNIST, 10 nodes "
+               "with a rational adversary majority (3 honest + 7)", VistaMnistConfig, "sims.mnist_experiments:VISTA_MNIST"),
+    Experiment("sketch-fidelity", "Sketched vs full consistency check on ball noise and real LeNet-5 gradients: honest "
+               "and equilibrium-adversary accept rates at k = 32..256 against the chi-square / Gaussian-limit "
+               "predictions", SketchFidelityConfig, "sims.sketch_fidelity:FIDELITY"),
 ):
     register(_exp)

@@ -72,3 +72,14 @@ def test_an_unwritable_plot_path_is_refused_before_solving(invoke, tmp_path, mon
     result = invoke("--dim", "3", "--points", "3", "--plot", str(tmp_path / where))
     assert result.exit_code == 2 and "--plot" in result.output and "cannot write" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "missing-dir").exists()
+
+
+def test_sketched_tables_from_the_command(invoke):
+    """--sketch K solves the game the sketched check plays (one honest node: closed form, fast)."""
+    flags = ["--dim", "61706", "--eta-min", "2", "--eta-max", "4", "--points", "2", "--sketch", "64"]
+    result = invoke(*flags, "--json")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    table = solve(GameSpec(dim=61706, sketch=64), np.array([2.0, 4.0]), progress=False)
+    assert [r["p_accept"] for r in rows] == pytest.approx(table.p_accept.tolist())
+    assert all(r["p_accept"] < 0.99 for r in rows)  # the sketch makes acceptance a real trade-off

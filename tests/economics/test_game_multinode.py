@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from economics import GameSpec, solve
-from economics.kernels import interval_kernels
-from economics.multinode import sampled_kernels, scalar_kernels
+from economics.kernels import ball_kernels, interval_kernels
+from economics.multinode import ball_mean_kernels, sampled_kernels, scalar_kernels
 from economics.response import price_curve
 
 ALPHA = np.array([0.1, 0.3, 0.5, 0.7, 0.9])
@@ -92,3 +92,41 @@ def test_vector_many_honest_nodes_by_monte_carlo(tmp_path):
     assert spec.monte_carlo
     table = solve(spec, np.array([2.0, 4.0]), cache_dir=tmp_path, progress=False)
     assert np.all((table.p_accept > 0) & (table.p_accept <= 1)) and np.all(np.diff(table.mse) > 0)
+
+
+@pytest.mark.parametrize("dim, honest, adversaries", [(3, 2, 1), (3, 3, 7), (10, 4, 2)])
+def test_exact_vector_kernels_match_monte_carlo(dim, honest, adversaries, ball_noise):
+    """tau >= 2 Delta: accept iff every honest noise is within tau of z; damage ||mean - u||^2 on acceptance."""
+    draws = 100_000
+    noise = ball_noise(draws * honest, dim).reshape(draws, honest, dim)
+    for tau in (2.0, 2.6):
+        for r in (0.0, 0.9, 1.8, 2.9):
+            z = np.zeros(dim)
+            z[0] = r
+            accepted = np.all(np.linalg.norm(noise - z, axis=2) <= tau, axis=1)
+            damage = np.sum((noise.sum(axis=1) + adversaries * z) ** 2, axis=1) / (honest + adversaries) ** 2 * accepted
+            p, e = ball_mean_kernels(np.array([r]), tau, 1.0, dim, honest, adversaries)
+            assert abs(p[0] - accepted.mean()) <= 4 * accepted.std() / np.sqrt(draws) + 1e-6  # 1e-6: rarer than 1/draws
+            assert abs(e[0] - damage.mean()) <= 4 * damage.std() / np.sqrt(draws) + 1e-6
+
+
+def test_exact_vector_kernels_with_one_honest_node_are_the_ball_kernels():
+    r = np.array([0.0, 0.5, 1.7, 2.4])
+    p, e = ball_mean_kernels(r, 2.2, 1.0, 50, 1, 4)
+    p1, h1 = ball_kernels(r, 2.2, 1.0, 50, pull=4)
+    np.testing.assert_allclose(p, p1)
+    np.testing.assert_allclose(e, h1 / 25)
+
+
+def test_neural_network_dimension_is_exact_from_eta_two_and_refused_below(tmp_path):
+    """d = 61,706 (LeNet-5), 3 honest + 7 colluding: the table solves at eta >= 2 without sampling; below 2 the
+    Monte Carlo kernel would need 3.7e9 floats and is refused with the fix."""
+    spec = GameSpec(dim=61_706, honest=3, adversaries=7)
+    table = solve(spec, np.array([2.0, 3.0]), cache_dir=tmp_path, progress=False)
+    assert np.all(table.p_accept > 0.9) and np.all(np.diff(table.mse) > 0)
+    # high d: the adversary sits near the knee sqrt(eta^2 - 1) Delta and MSE ~ (h Delta^2 + t^2 r^2) / (h + t)^2
+    knee = np.sqrt(np.array([2.0, 3.0]) ** 2 - 1)
+    np.testing.assert_allclose(table.radii[:, 0], knee, rtol=0.02)
+    np.testing.assert_allclose(table.mse, (3 + 49 * table.radii[:, 0] ** 2) / 100, rtol=0.02)
+    with pytest.raises(ValueError, match="start the eta grid at 2"):
+        solve(spec, np.array([1.5]), cache_dir=tmp_path, progress=False)
