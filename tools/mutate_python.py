@@ -5,7 +5,9 @@ as they stand) and the map `[tool.deml.mutation.python]`: module glob -> the tes
 module this makes a work folder .mutation/python/SLUG/ that links the packages and tests and carries a
 pyproject.toml with mutmut's settings narrowed to that module and those tests, runs `mutmut run` there (two
 workers, from scratch: mutmut would keep a survivor's verdict after the tests change) and reads the results
-back. mutmut itself then runs, for each mutant, only those of the mapped tests that call the mutated function.
+back. mutmut itself then runs, for each mutant, only those of the mapped tests that call the mutated function,
+in the map's order (DEML_TEST_ORDER, which tests/conftest.py reads: put the fast, strong tests first), under the
+`mutation` Hypothesis profile (tests/conftest.py: derandomized, no database, no shrinking).
 
     python -m tools.mutate_python                          # every mapped module
     python -m tools.mutate_python -m protocol/codec.py     # one (repeat -m for more)
@@ -48,8 +50,11 @@ def workdir(module: str, tests: list[str], base: dict) -> Path:
         if not link.is_symlink():
             link.symlink_to(ROOT / name, target_is_directory=True)
     pytest_ini = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
-    narrowed = {**base, "only_mutate": [module], "pytest_add_cli_args_test_selection": tests,
-                "use_git_change_detection": False}
+    package = module.split("/")[0]  # mutmut mutates only under source_paths: a package it copies as is joins them
+    narrowed = {**base, "source_paths": sorted({*base["source_paths"], package}),
+                "also_copy": [p for p in base.get("also_copy", []) if p != package], "only_mutate": [module],
+                "pytest_add_cli_args": [*base.get("pytest_add_cli_args", []), "--hypothesis-profile=mutation"],
+                "pytest_add_cli_args_test_selection": tests, "use_git_change_detection": False}
     (work / "pyproject.toml").write_text(toml_table("tool.pytest.ini_options", pytest_ini) + "\n"
                                          + toml_table("tool.mutmut", narrowed))
     return work
@@ -111,7 +116,8 @@ def run_module(module: str, tests: list[str], base: dict, sample: int | None, se
     start = time.monotonic()
     with open(log, "w") as f:
         code = subprocess.run([str(MUTMUT), "run", "--max-children", "2", *names], cwd=work, stdout=f,
-                              stderr=subprocess.STDOUT).returncode
+                              stderr=subprocess.STDOUT, env={**os.environ, "DEML_TEST_ORDER": os.pathsep.join(tests)}
+                              ).returncode
     seconds = time.monotonic() - start
     if code != 0:
         tail = log.read_text().splitlines()[-15:]

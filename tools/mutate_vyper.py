@@ -12,18 +12,26 @@ comments, docstrings or strings such as revert reasons):
     const     an integer literal plus or minus one
 
 Each mutant is tested without touching the working tree: every worker (two by default) copies the repository
-(tracked and untracked, not ignored files) to a temporary folder once, then for each mutant writes it there,
-rebuilds the artifacts (`python -m contracts.build`; a mutant that does not compile is counted apart) and runs
-the contract's tests from pyproject's [tool.deml.mutation.vyper] with -x and a timeout. The report
-(.mutation/vyper.{json,md}) lists every mutant with its location, its diff and its verdict.
+(tracked and untracked, not ignored files) to a temporary folder once, so that edits made during a long run
+change nothing in it; for each mutant it writes the mutated source into that copy and runs, in one Python
+process, the artifacts' build from it (`DEML_CONTRACTS_DIR`, compiled into a cache private to the worker; a
+mutant that does not compile is counted apart) and then the contract's tests from pyproject's
+[tool.deml.mutation.vyper], in that order, with -x, a timeout and the `mutation` Hypothesis profile (derandomized, no
+database, no shrinking: a failing example is enough). The report (.mutation/vyper.{json,md}) lists every
+mutant with its location, its diff, its verdict and the first test that failed on it; it is rewritten after
+each mutant, so an interrupted run keeps what it finished, and `--resume` tests only the mutants it lacks.
 
     python -m tools.mutate_vyper --list                  # the mutants, by kind, without running them
     python -m tools.mutate_vyper --sample 20 --seed 1    # a random sample (mutate-quick)
     python -m tools.mutate_vyper                         # all of them
+    python -m tools.mutate_vyper --resume                # those the last report lacks (after an interruption)
+    python -m tools.mutate_vyper --match ':355:' --out /tmp/m  # the mutants of line 355 only (after a new test)
 """
 from __future__ import annotations
 
 import difflib
+import json
+import os
 import queue
 import random
 import re
@@ -224,63 +232,86 @@ def copy_repo(dest: Path) -> None:
             shutil.copy2(src, dest / rel)
 
 
-def check(copy: Path, tests: list[str], timeout: float) -> tuple[str, float, str]:
-    """Rebuild the artifacts in `copy` and run the tests there: (status, seconds, output tail)."""
+# One process per mutant: build the artifacts from the mutated sources (exit 99 if they do not compile), then the
+# tests; `artifact` caches per process, so the tests deploy what was just built.
+RUNNER = """
+import sys
+from contracts.build import CONTRACTS, artifact
+try:
+    for name in CONTRACTS:
+        artifact(name)
+except Exception as exc:
+    print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+    sys.exit(99)
+import pytest
+sys.exit(pytest.main(sys.argv[1:]))
+"""
+NOT_COMPILED = 99
+FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
+
+
+def check(copy: Path, tests: list[str], timeout: float) -> tuple[str, float, str, str]:
+    """Build the contracts of `copy` and run the tests there: (status, seconds, first failing test, output tail)."""
+    env = {**os.environ, "DEML_CONTRACTS_DIR": str(copy / "contracts"), "DEML_CACHE_DIR": str(copy / ".cache"),
+           "DEML_TEST_ORDER": os.pathsep.join(tests)}  # pytest merges a file named twice: tests/conftest.py orders
     start = time.monotonic()
-    build = subprocess.run([sys.executable, "-m", "contracts.build"], cwd=copy, capture_output=True, text=True,
-                           timeout=600)
-    if build.returncode != 0:
-        return "not compiled", time.monotonic() - start, build.stderr[-2000:]
     try:
-        run = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not anvil",
-                              *tests], cwd=copy, capture_output=True, text=True, timeout=timeout)
+        run = subprocess.run([sys.executable, "-c", RUNNER, "-x", "-q", "-p", "no:cacheprovider", "-m", "not anvil",
+                              "--hypothesis-profile=mutation", *tests], cwd=copy, env=env, capture_output=True,
+                             text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return "timeout", time.monotonic() - start, ""
-    status = {0: "survived", 1: "killed"}.get(run.returncode, "suspicious")
-    return status, time.monotonic() - start, (run.stdout + run.stderr)[-2000:]
+        return "timeout", time.monotonic() - start, "", ""
+    output = run.stdout + run.stderr
+    status = {0: "survived", 1: "killed", NOT_COMPILED: "not compiled"}.get(run.returncode, "suspicious")
+    failed = FAILED.search(output)
+    return status, time.monotonic() - start, failed.group(1) if failed else "", output[-2000:]
 
 
-def run_all(changes: list[Change], tests: dict[str, list[str]], jobs: int,
-            timeout: float | None) -> tuple[list[Mutant], dict[str, float]]:
-    """Test every change on `jobs` workers, each in its own copy of the repository. Returns the mutants and the
+def run_all(changes: list[Change], tests: dict[str, list[str]], jobs: int, timeout: float | None,
+            done: list[Mutant], save) -> tuple[list[Mutant], dict[str, float]]:
+    """Test every change on `jobs` workers, each in its own copy of the repository; `done` are mutants already
+    tested, `save(mutants, unmutated)` is called after each one. Returns the mutants (done ones included) and the
     seconds the unmutated contract's build and tests took (per contract, as the first worker measured it)."""
     todo: queue.Queue[Change] = queue.Queue()
     for c in changes:
         todo.put(c)
-    results: list[Mutant] = []
+    results: list[Mutant] = list(done)
+    total = len(done) + len(changes)
     lock = threading.Lock()
     sources = {f: (ROOT / f).read_text() for f in {c.file for c in changes}}
     failures = []
     unmutated: dict[str, float] = {}
+    first = {f: threading.Lock() for f in sources}
 
     def worker() -> None:
         with tempfile.TemporaryDirectory(prefix="deml-vyper-mutant-") as tmp:
             copy = Path(tmp)
             copy_repo(copy)
-            baseline: dict[str, float] = {}
-            while True:
+            while not failures:
                 try:
                     c = todo.get_nowait()
                 except queue.Empty:
                     return
-                if c.file not in baseline:  # the unmutated contract must pass: it also sizes the timeout
-                    status, seconds, tail = check(copy, tests[c.file], timeout or 3600)
-                    if status != "survived":
-                        failures.append(f"the unmutated {c.file} does not pass its tests ({status}):\n{tail}")
-                        return
-                    baseline[c.file] = seconds
-                    unmutated.setdefault(c.file, round(seconds, 1))
+                with first[c.file]:  # the unmutated contract must pass (once: the other workers wait for it)
+                    if c.file not in unmutated and not failures:
+                        status, seconds, _, tail = check(copy, tests[c.file], timeout or 3600)
+                        if status != "survived":
+                            failures.append(f"the unmutated {c.file} does not pass its tests ({status}):\n{tail}")
+                        unmutated[c.file] = round(seconds, 1)  # it also sizes the timeout
+                if failures:
+                    return
                 target = copy / c.file
                 lines = sources[c.file].splitlines()
                 lines[c.line - 1] = c.mutated
                 target.write_text("\n".join(lines) + "\n")
-                status, seconds, tail = check(copy, tests[c.file], timeout or max(120.0, 4 * baseline[c.file]))
+                status, seconds, failed, _ = check(copy, tests[c.file], timeout or max(120.0, 4 * unmutated[c.file]))
                 target.write_text(sources[c.file])
                 m = Mutant(c.file, c.name, status, c.mutated.strip(), c.diff(sources[c.file].splitlines()),
-                           round(seconds, 1))
+                           round(seconds, 1), killed_by=failed)
                 with lock:
                     results.append(m)
-                    print(f"[{len(results)}/{len(changes)}] {status:12s} {seconds:5.0f} s  {c.name}", flush=True)
+                    save(results, unmutated)
+                    print(f"[{len(results)}/{total}] {status:12s} {seconds:5.0f} s  {c.name}  {failed}", flush=True)
 
     threads = [threading.Thread(target=worker) for _ in range(jobs)]
     for t in threads:
@@ -289,23 +320,40 @@ def run_all(changes: list[Change], tests: dict[str, list[str]], jobs: int,
         t.join()
     if failures:
         raise SystemExit(failures[0])
-    order = {c.name: k for k, c in enumerate(changes)}
-    return sorted(results, key=lambda m: order[m.name]), unmutated
+    return results, unmutated
+
+
+def previous(out: Path, changes: list[Change]) -> list[Mutant]:
+    """The mutants of the last report (out/vyper.json) that are still among `changes`, with the same line."""
+    path = out / "vyper.json"
+    if not path.exists():
+        return []
+    current = {c.name: c.mutated.strip() for c in changes}
+    found = [Mutant(**{**m, "equivalent": ""}) for m in json.loads(path.read_text())["mutants"]]
+    return [m for m in found if current.get(m.name) == m.mutated and m.status not in ("timeout", "suspicious")]
 
 
 def main(
     contract: Optional[List[str]] = typer.Option(None, "--contract", "-c", help="contract(s) of the map to mutate"),
     sample: Optional[int] = typer.Option(None, min=1, help="test only N random mutants"),
+    match: Optional[List[str]] = typer.Option(None, help="test only the mutants whose name (as --list prints it) "
+                                                         "matches one of these regular expressions"),
+    tests: Optional[List[str]] = typer.Option(None, "--test", help="run these tests instead of the map's"),
     seed: int = typer.Option(0, help="seeds the sample"),
     jobs: int = typer.Option(2, min=1, max=2, help="mutants tested at once (each worker holds a copy)"),
     timeout: Optional[float] = typer.Option(None, min=1, help="seconds per mutant's tests (default: 4x the "
                                                                     "unmutated run, at least 120)"),
     list_only: bool = typer.Option(False, "--list", help="print the mutants and their count by kind; run nothing"),
     out: Path = typer.Option(WORK, help="folder for vyper.json and vyper.md"),
+    resume: bool = typer.Option(False, help="keep the mutants of the last report in OUT that still apply; test "
+                                           "only the others (timeouts and suspicious ones again)"),
 ):
     """Mutation-test the Vyper contracts against their chain tests and print the score."""
     mapping, chosen = selection("vyper", contract, "--contract")
-    changes = [c for f in chosen for c in mutants(ROOT / f)]
+    changes = [c for f in chosen for c in mutants(ROOT / f)
+               if not match or any(re.search(pattern, c.name) for pattern in match)]
+    if tests:
+        mapping = {f: list(tests) for f in chosen}
     print(f"{len(changes)} mutants: " + ", ".join(f"{k} {n}" for k, n in sorted(Counter(c.kind for c in changes).items())))
     if list_only:
         for c in changes:
@@ -314,16 +362,27 @@ def main(
     if sample is not None:
         picked = set(random.Random(seed).sample(range(len(changes)), min(sample, len(changes))))
         changes = [c for k, c in enumerate(changes) if k in picked]
+    done = previous(out, changes) if resume else []
+    skip = {m.name for m in done}
+    order = {c.name: k for k, c in enumerate(changes)}
+    command = " ".join(["python -m tools.mutate_vyper", *sys.argv[1:]])
     start = time.monotonic()
-    results, unmutated = run_all(changes, mapping, jobs, timeout)
-    seconds = time.monotonic() - start
-    judged, notes = judge(results, load_equivalents("vyper"))
-    per_mutant = sum(m.seconds for m in results) / max(len(results), 1)
-    report("vyper", judged, notes, out, {"command": " ".join(["python -m tools.mutate_vyper", *sys.argv[1:]]),
-                                         "sample": sample, "jobs": jobs, "seconds": round(seconds, 1),
-                                         "unmutated build and tests, seconds": unmutated,
-                                         "seconds per mutant (build and tests, one worker)": round(per_mutant, 1)})
 
+    def save(results: list[Mutant], unmutated: dict[str, float], final: bool = False) -> None:
+        ran = [m for m in results if m.name not in skip]
+        per_mutant = sum(m.seconds for m in ran) / max(len(ran), 1)
+        judged, notes = judge(sorted(results, key=lambda m: order[m.name]), load_equivalents("vyper"))
+        meta = {"command": command, "sample": sample, "jobs": jobs, "seconds": round(time.monotonic() - start, 1),
+                "unmutated build and tests, seconds": unmutated,
+                "seconds per mutant (build and tests, one worker)": round(per_mutant, 1)}
+        if resume:
+            meta["resumed with"] = len(skip)
+        if not final:
+            meta["partial"] = f"{len(results)} of {len(changes)} mutants"
+        report("vyper", judged, notes, out, meta, quiet=not final)
+
+    results, unmutated = run_all([c for c in changes if c.name not in skip], mapping, jobs, timeout, done, save)
+    save(results, unmutated, final=True)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ class Mutant:
     diff: str = ""
     seconds: float = 0.0
     equivalent: str = ""  # the reason, where the list judges this survivor equivalent
+    killed_by: str = ""  # the first test that failed on it, where the tool knows
 
     @property
     def verdict(self) -> str:
@@ -85,12 +86,12 @@ def scores(mutants: list[Mutant]) -> list[dict]:
     return rows
 
 
-def report(kind: str, mutants: list[Mutant], notes: list[str], out: Path, meta: dict) -> Path:
-    """Write out/KIND.json and out/KIND.md (the score table and every surviving mutant with its diff); print the
-    table. Returns the Markdown path."""
+def report(kind: str, mutants: list[Mutant], notes: list[str], out: Path, meta: dict, quiet: bool = False) -> Path:
+    """Write out/KIND.json and out/KIND.md (the score table, the tests that killed mutants first, and every
+    surviving mutant with its diff); print the table unless `quiet`. Returns the Markdown path."""
     out.mkdir(parents=True, exist_ok=True)
     rows = scores(mutants)
-    (out / f"{kind}.json").write_text(json.dumps(
+    _write(out / f"{kind}.json", json.dumps(
         {"meta": meta, "scores": rows, "notes": notes, "mutants": [asdict(m) for m in mutants]}, indent=1) + "\n")
     columns = ["module", "mutants", "killed", "timeout", "survived", "no tests", "suspicious", "equivalent",
                "not compiled", "not checked", "score"]
@@ -100,18 +101,30 @@ def report(kind: str, mutants: list[Mutant], notes: list[str], out: Path, meta: 
     lines = [f"# {kind} mutation report", "", *(f"- {k}: {v}" for k, v in meta.items()), "", *table, ""]
     if notes:
         lines += ["## Notes", "", *(f"- {n}" for n in notes), ""]
+    first = Counter(m.killed_by for m in mutants if m.killed_by and m.status in KILLED)
+    if first:
+        lines += ["## First failing test", "", *(f"- {n} {t}" for t, n in first.most_common()), ""]
     lines += ["## Surviving mutants", ""]
     for m in mutants:
         if m.verdict in ("survived", "no tests", "suspicious"):
             lines += [f"### {m.name} ({m.status})", "", "```diff", m.diff.strip(), "```", ""]
     lines += ["## Judged equivalent", "", *(f"- {m.name}: {m.equivalent}" for m in mutants if m.equivalent), ""]
     path = out / f"{kind}.md"
-    path.write_text("\n".join(lines))
+    _write(path, "\n".join(lines))
+    if quiet:
+        return path
     print("\n".join(table))
     for n in notes:
         print(f"note: {n}")
     print(f"report: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return path
+
+
+def _write(path: Path, text: str) -> None:
+    """Atomically: a run interrupted while it rewrites its report keeps the previous one whole."""
+    scratch = path.with_suffix(path.suffix + ".tmp")
+    scratch.write_text(text)
+    scratch.replace(path)
 
 
 def main(

@@ -6,7 +6,7 @@ import pytest
 
 from coordinator.memory_ledger import MemoryLedger
 from protocol import codec
-from protocol.ledger import EXPIRY_BLOCKS, LedgerError
+from protocol.ledger import EXPIRY_BLOCKS, MAX_DIM, LedgerError
 from tests.chain.conftest import MEMBERS, MIN_STAKE, POOL, STAKE, sealed, spec
 
 UNIT = 2.0**-16  # one fixed-point step at scale 16
@@ -37,7 +37,7 @@ def both(ledger):
 
 def play(do, values, tau=1.0, order=None):
     """A round where every member reveals `values[i]` (in `order`); its outcomes on both ledgers."""
-    rid, _ = do(lambda led: led.open_round(spec(tau=tau)))
+    rid, _ = do(lambda led: led.open_round(spec(tau=tau, dim=len(values[0]))))
     msgs = [sealed(rid, a, v) for a, v in zip(MEMBERS, values)]
     do(lambda led: led.commit(rid, [c for c, _ in msgs]))
     for i in order or range(len(MEMBERS)):  # one reveal at a time, so each is checked against the earlier ones
@@ -57,6 +57,16 @@ def test_a_pair_exactly_on_tau_is_accepted_and_one_unit_beyond_is_not(both):
     assert [bool(o.accepted[0]) for o in edge] == [True, True]
     past = play(do, [[0.0, 0.0], [3 / 16, 4 / 16 + UNIT], [0.0, 0.0], [0.0, 0.0]], tau=5 / 16)
     assert [bool(o.accepted[0]) for o in past] == [False, False]
+
+
+def test_the_largest_report_is_taken_whole_and_compared_to_its_last_value(both):
+    """MAX_DIM values, 32 full words: B differs from the others in the first and the very last value, on tau."""
+    do, *_ = both
+    values = np.zeros((4, MAX_DIM))
+    values[1, 0], values[1, -1] = 3 / 16, 4 / 16  # a 3-4-5 triangle with tau = 5/16, exact in fixed point
+    out = play(do, values, tau=5 / 16)
+    assert [bool(o.accepted[0]) for o in out] == [True, True]
+    assert [int(o.max_sq[0]) for o in out] == [(5 * 2**12) ** 2] * 2
 
 
 @pytest.mark.parametrize("order", [(0, 1, 2, 3), (3, 2, 1, 0), (2, 3, 0, 1)], ids=["last", "first", "middle"])
