@@ -9,7 +9,7 @@ from sims.config import ConfigError
 from sims.experiment import Experiment
 from sims.farsign_config import MnistConfig, RatesConfig
 from sims.mnist_config import SketchFidelityConfig, VistaMnistConfig
-from sims.vista_config import Quad3dConfig, Scalar1dConfig
+from sims.vista_config import LearningConfig, Quad3dConfig, Scalar1dConfig
 
 _CATALOGUE: dict[str, Experiment] = {}
 
@@ -36,6 +36,10 @@ for _exp in (
                "1 honest + 1 rational adversary", Quad3dConfig, "sims.vista_experiments:QUAD3D"),
     Experiment("scalar1d", "VISTA vs constant eta on f = log(1+x^2) + x^2/20, 1 honest + 4 colluding adversaries "
                "(midrange)", Scalar1dConfig, "sims.vista_experiments:SCALAR1D"),
+    Experiment("learning-adversary", "An adversary that learns its noise law from what it observes (explore, then "
+               "the best two-arm law of its estimates) against the solver's equilibrium adversary, VISTA and constant "
+               "eta on quad3d: does its play converge to the equilibrium", LearningConfig,
+               "sims.learning_experiments:LEARNING"),
     Experiment("farsign-rates", "FAR-SIGN min ||grad f|| vs updates on Rosenbrock-10 and Cauchy regression; fitted "
                "slopes vs -1/4 (first-order) and -1/6 (zeroth-order)", RatesConfig, "sims.farsign_experiments:RATES"),
     Experiment("farsign-mnist", "FAR-SIGN vs synchronous robust aggregation, signSGD and async SGD on MNIST under "

@@ -126,3 +126,16 @@ class Scalar1dConfig(ObjectiveConfig):
     lam: float = Field(10.0, gt=0, description="VISTA's signal-to-noise tolerance: eta = MSE*^-1(lam G)")
     objective: ObjectiveName = Field(
         "logbowl", description=ObjectiveConfig.model_fields["objective"].description)
+
+
+class LearningConfig(ObjectiveConfig):
+    """quad3d's settings, and the learning adversary's (nodes/learning.py)."""
+
+    baselines: list[float] = Field([2.0, 3.0, 4.0, 6.0], description="constant-eta baselines (each a point of the "
+                                   "eta grid); the learner's play is measured at each")
+    arms: int = Field(17, ge=2, description="the learner's radius grid on [0, tau + Delta]")
+    explore: float = Field(2.0, gt=0, description="exploration rate min(1, explore / sqrt(rounds at that eta))")
+    tail: float = Field(0.5, gt=0, le=1, description="fraction of the rounds, at the end, over which the play is "
+                        "measured")
+    min_rounds: int = Field(100, ge=1, description="an eta visited fewer times in the tail is left out of the "
+                            "play table")
