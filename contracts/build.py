@@ -27,7 +27,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 BUILD = HERE / "build"
-CONTRACTS = ("reward_token", "coordinator")
+CONTRACTS = ("reward_token", "coordinator", "board")
 
 
 def source_dir() -> Path:

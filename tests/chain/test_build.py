@@ -124,3 +124,11 @@ def test_the_owner_has_no_verb_to_pay_itself_or_move_stakes():
     assert writes == {"fund", "register", "add_stake", "withdraw", "open_round", "commit", "commit_signed", "reveal",
                       "reveal_many", "reveal_and_finalize", "finalize", "expire", "reveal_seed", "confirm", "release",
                       "prove_mismatch"}
+
+
+def test_the_board_owner_has_no_verb_to_move_stakes_or_the_pool():
+    """The board's state-changing functions (docs/trust.md): the owner's are publish and assign, which move no
+    tokens; every other acts only for its caller."""
+    abi = build.artifact("board")["abi"]
+    writes = {f["name"] for f in abi if f["type"] == "function" and f["stateMutability"] not in ("view", "pure")}
+    assert writes == {"fund", "register", "add_stake", "withdraw", "assign", "publish", "post"}
