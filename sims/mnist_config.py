@@ -12,14 +12,14 @@ Source = Literal["ball", "lenet"]
 
 
 class VistaMnistConfig(VistaConfig):
-    runs: int = Field(1, ge=1)
-    rounds: int = Field(2000, ge=1)
-    model: Literal["lenet", "mlp"] = "lenet"
+    runs: int = Field(1, ge=1, description="independent runs per method (each a LeNet: one by default)")
+    rounds: int = Field(2000, ge=1, description="rounds per run")
+    model: Literal["lenet", "mlp"] = Field("lenet", description="LeNet-5 (61,706 parameters) or an MLP")
     hidden: int = Field(64, ge=1, description="MLP hidden width")
     dataset: Literal["mnist", "synthetic"] = Field("mnist", description="synthetic: Gaussian clusters (mlp only)")
     data_dir: Optional[str] = Field(None, description="MNIST IDX files (default $DEML_DATA_DIR, then ./data)")
     download: bool = Field(False, description="allow torchvision to download MNIST if it is missing")
-    nodes: int = Field(10, ge=2)
+    nodes: int = Field(10, ge=2, description="nodes N, honest and adversarial")
     adversaries: int = Field(7, ge=0, description="colluding rational adversaries among the nodes")
     honest: Optional[int] = Field(None, ge=1, description="honest nodes (default: nodes - adversaries)")
     batch: int = Field(64, ge=1, description="minibatch per node per round")
@@ -36,7 +36,8 @@ class VistaMnistConfig(VistaConfig):
     dc_sample: int = Field(5000, ge=2, description="training examples the DC keeps for itself (none go to nodes)")
     calibration_steps: list[int] = Field([0, 100, 300, 1000], description="DC's SGD checkpoints for Delta")
     calibration_draws: int = Field(64, ge=2, description="minibatches per checkpoint")
-    calibration_quantile: float = Field(0.99, gt=0, le=1)
+    calibration_quantile: float = Field(0.99, gt=0, le=1, description="quantile of the measured noise norms "
+                                        "that sets Delta")
     eval_every: int = Field(25, ge=1, description="rounds between test evaluations")
     test_size: int = Field(5000, ge=1, description="fixed random test subset")
     target: float = Field(0.97, gt=0, le=1, description="test accuracy whose first round is reported")
@@ -77,7 +78,8 @@ class VistaMnistConfig(VistaConfig):
 class SketchFidelityConfig(VistaMnistConfig):
     rounds: int = Field(300, ge=1, description="simulated rounds per source (shared by every k, eta and law)")
     ks: list[int] = Field([32, 64, 128, 256], description="sketch rows")
-    sources: list[Source] = ["ball", "lenet"]
+    sources: list[Source] = Field(["ball", "lenet"], description="ball: Delta-ball noise in ball_dim dimensions; "
+                                  "lenet: real LeNet-5 minibatch gradients")
     etas: list[float] = Field([2.0, 3.0], description="announced eta values")
     seeds: int = Field(15, ge=1, description="projection seeds per source, k, eta and law")
     ball_dim: int = Field(61_706, ge=2, description="dimension of the ball source")
