@@ -98,10 +98,11 @@ def main() -> None:
 
     # the ledger's share: commit, reveal (each reveal re-hashed against its commitment), finalize (pairwise check)
     table = solve(GameSpec(dim=d, honest=n, adversaries=1), np.array([2.0, 8.0]), progress=False)
-    proto = ProtocolConfig(delta=3.0, reward=TOKEN, estimator="mean")
-    ledger = MemoryLedger(batch=1, estimator="mean", max_dim=None)
-    provision(ledger, addresses, proto.reward, args.reps + 2, stake=10 * proto.reward)
-    spec = RoundSpec(tau_fx=np.array([2**30]), dim=d, scale_bits=16, params_digest=[bytes(32)], reward=proto.reward)
+    proto = ProtocolConfig(delta=3.0, reward=TOKEN, stake=10 * TOKEN, min_stake=2 * TOKEN, estimator="mean")
+    ledger = MemoryLedger(batch=1, min_stake=proto.min_stake, max_dim=None)
+    provision(ledger, addresses, proto, args.reps + 2)
+    spec = RoundSpec(tau_fx=np.array([2**30]), dim=d, scale_bits=16, params_digest=[bytes(32)], reward=proto.reward,
+                     members=addresses)
 
     def ledger_round():
         rid = ledger.open_round(spec)
@@ -121,11 +122,12 @@ def main() -> None:
     swarm = LearningSwarm(work, n, 0, None)
 
     def round_time(reference: int) -> float:
-        led = MemoryLedger(batch=1, estimator="mean", max_dim=None)
-        provision(led, addresses, proto.reward, args.rounds + 1, stake=10 * proto.reward)
+        led = MemoryLedger(batch=1, min_stake=proto.min_stake, max_dim=None)
+        provision(led, addresses, proto, args.rounds + 1)
         stamps = [time.perf_counter()]
-        run(led, ReferenceTask(work, own[:reference], theta[None]), swarm, control, proto, rounds=args.rounds,
-            rng=np.random.default_rng(1), on_round=lambda log, out: stamps.append(time.perf_counter()))
+        run(led, ReferenceTask(work, own[:reference], theta[None]), swarm, control, proto, members=addresses,
+            rounds=args.rounds, rng=np.random.default_rng(1),
+            on_round=lambda log, out: stamps.append(time.perf_counter()))
         return float(np.min(np.diff(stamps)))
 
     t_sgd_again = best(sgd_step, args.reps)  # the baseline again, as the load may have moved
