@@ -61,12 +61,13 @@ def node_rounds(deployment: Deployment, nodes: list[str], adversary: np.ndarray,
                 paid[i] += e.args["amount"]
             elif e.name == "Slashed":
                 slashed[i] += e.args["amount"]
-        farthest, to_mean = distances(reports, revealed[None], ~adversary)
+        farthest, far_node, to_mean = distances(reports, revealed[None], ~adversary)
         tau = opened["tau_fx"] / 2.0**opened["scale_bits"]
         accepted = end.name == "Finalized" and end.args["accepted"]
         for name, value in (("node", np.arange(n)), ("address", nodes), ("adversary", adversary.astype(int)),
                             ("committed", committed & member), ("revealed", revealed),
-                            ("dist_farthest", farthest[0]), ("dist_honest_mean", to_mean[0]),
+                            ("dist_farthest", farthest[0]), ("farthest_node", far_node[0]),
+                            ("dist_honest_mean", to_mean[0]),
                             ("paid", paid / TOKEN), ("slashed", slashed / TOKEN)):
             cols[name].extend(value)
         for name, value in (("round", number), ("tau", tau), ("eta", tau / delta), ("accepted", accepted)):

@@ -18,23 +18,25 @@ from coordinator.driver import Reporters, RoundLog
 from protocol.ledger import Reveal, RoundOutcome
 
 ROLES = pd.CategoricalDtype(["honest", "adversary"])
-COLUMNS = ["method", "run", "round", "node", "address", "role", "committed", "revealed", "dist_farthest",
-           "dist_honest_mean", "tau", "eta", "accepted", "paid", "slashed", "gas"]
 
 
-def distances(reports: np.ndarray, revealed: np.ndarray, honest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per node, the distance of its report [B, N, k] to the farthest other revealed report, and to the mean of
-    the honest revealed reports; NaN where the node did not reveal or there is nothing to compare with.
-    `revealed` [B, N] bool, `honest` [N] bool."""
+def distances(reports: np.ndarray, revealed: np.ndarray,
+              honest: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per node, the distance of its report [B, N, k] to the farthest other revealed report and that report's
+    node (-1: none), and the distance to the mean of the honest revealed reports; NaN where the node did not
+    reveal or there is nothing to compare with. `revealed` [B, N] bool, `honest` [N] bool."""
     diff = reports[:, :, None, :] - reports[:, None, :, :]
     dist = np.sqrt(np.einsum("bijk,bijk->bij", diff, diff))
     pair = revealed[:, :, None] & revealed[:, None, :] & ~np.eye(reports.shape[1], dtype=bool)
-    farthest = np.where(pair.any(axis=2), np.where(pair, dist, -np.inf).max(axis=2), np.nan)
+    some = pair.any(axis=2)
+    masked = np.where(pair, dist, -np.inf)
+    far = masked.argmax(axis=2)
+    farthest = np.where(some, np.take_along_axis(masked, far[:, :, None], axis=2)[:, :, 0], np.nan)
     h = revealed & honest[None, :]
     count = h.sum(axis=1)
     mean = np.where(h[:, :, None], reports, 0.0).sum(axis=1) / np.maximum(count, 1)[:, None]
     to_mean = np.linalg.norm(reports - mean[:, None, :], axis=2)
-    return farthest, np.where(revealed & (count > 0)[:, None], to_mean, np.nan)
+    return farthest, np.where(some, far, -1), np.where(revealed & (count > 0)[:, None], to_mean, np.nan)
 
 
 class RevealRecorder:
@@ -67,12 +69,13 @@ class NodeRounds:
     parts: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
     def add(self, log: RoundLog, outcome: RoundOutcome, reports: np.ndarray, honest: np.ndarray) -> None:
-        farthest, to_mean = distances(np.nan_to_num(reports), outcome.revealed, honest)
+        farthest, far_node, to_mean = distances(np.nan_to_num(reports), outcome.revealed, honest)
         self.rounds.append(log.round)
         for name, value in (("committed", outcome.committed), ("revealed", outcome.revealed),
                             ("paid", outcome.paid.astype(np.float64) / self.token),
                             ("slashed", outcome.slashed.astype(np.float64) / self.token),
-                            ("dist_farthest", farthest), ("dist_honest_mean", to_mean)):
+                            ("dist_farthest", farthest), ("farthest_node", far_node),
+                            ("dist_honest_mean", to_mean)):
             self.parts.setdefault(name, []).append(value)
         for name, value in (("tau", log.tau), ("eta", log.eta), ("accepted", log.accepted)):
             self.parts.setdefault(name, []).append(value)
@@ -88,12 +91,13 @@ class NodeRounds:
             round=np.repeat(np.asarray(self.rounds), b * n), node=np.tile(np.arange(n), t * b),
             address=np.tile(np.asarray(addresses), t * b), adversary=np.tile(adversary, t * b),
             committed=node("committed", bool), revealed=node("revealed", bool),
-            dist_farthest=node("dist_farthest", np.float32), dist_honest_mean=node("dist_honest_mean", np.float32),
+            dist_farthest=node("dist_farthest", np.float32), farthest_node=node("farthest_node", np.int32),
+            dist_honest_mean=node("dist_honest_mean", np.float32),
             tau=per_run("tau", np.float32), eta=per_run("eta", np.float32), accepted=per_run("accepted", bool),
             paid=node("paid", np.float32), slashed=node("slashed", np.float32), gas=np.zeros(t * b * n, np.int32))
 
 
-def node_frame(*, method, run, round, node, address, adversary, committed, revealed, dist_farthest,
+def node_frame(*, method, run, round, node, address, adversary, committed, revealed, dist_farthest, farthest_node,
                dist_honest_mean, tau, eta, accepted, paid, slashed, gas) -> pd.DataFrame:
     """The table with its compact types, from flat columns (also what the chain-backed builder calls)."""
     return pd.DataFrame({
@@ -101,7 +105,7 @@ def node_frame(*, method, run, round, node, address, adversary, committed, revea
         "node": np.asarray(node, np.int32), "address": pd.Categorical(address),
         "role": pd.Categorical.from_codes(np.asarray(adversary, np.int8), dtype=ROLES),
         "committed": np.asarray(committed, bool), "revealed": np.asarray(revealed, bool),
-        "dist_farthest": np.asarray(dist_farthest, np.float32),
+        "dist_farthest": np.asarray(dist_farthest, np.float32), "farthest_node": np.asarray(farthest_node, np.int32),
         "dist_honest_mean": np.asarray(dist_honest_mean, np.float32),
         "tau": np.asarray(tau, np.float32), "eta": np.asarray(eta, np.float32),
         "accepted": np.asarray(accepted, bool), "paid": np.asarray(paid, np.float32),
