@@ -10,6 +10,8 @@ import pandas as pd
 from sims.config import ConfigError
 
 NODES = "nodes.parquet"
+NODE_COLUMNS = {"method", "run", "round", "node", "address", "role", "committed", "revealed", "dist_farthest",
+                "farthest_node", "dist_honest_mean", "tau", "eta", "accepted", "paid", "slashed", "gas"}
 
 
 @dataclass(frozen=True)
@@ -69,5 +71,10 @@ def load(path: Path) -> Run:
         raise ConfigError(f"RUN_DIR {path}: no {NODES} (experiment {doc.get('experiment', 'unknown')!r}); "
                           f"`deml analyse` reads runs of `deml sim quad3d|scalar1d` or `deml demo` made by this "
                           f"version: run it again")
-    return Run(path, doc, pd.read_parquet(path / "rounds.parquet"), pd.read_parquet(path / NODES),
-               _optional(path / "accounts.parquet"), _optional(path / "gas.parquet"))
+    nodes = pd.read_parquet(path / NODES)
+    missing = NODE_COLUMNS - set(nodes.columns)
+    if missing:
+        raise ConfigError(f"RUN_DIR {path}: its {NODES} lacks {', '.join(sorted(missing))} (an older version wrote "
+                          f"it); run the experiment again")
+    return Run(path, doc, pd.read_parquet(path / "rounds.parquet"), nodes, _optional(path / "accounts.parquet"),
+               _optional(path / "gas.parquet"))
