@@ -42,12 +42,22 @@ def demo_run(make_run):
     return make_run("demo", "demo", "--rounds", "6")
 
 
-@pytest.fixture(scope="session")
-def analysed(tmp_path_factory, quad_run, demo_run):
-    """`deml analyse` of the quad3d and the demo run together."""
-    out = tmp_path_factory.mktemp("analysis") / "both"
+def _analyse(tmp_path_factory, name, *run_dirs):
+    out = tmp_path_factory.mktemp("analysis") / name
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DEML_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "deml-cache"))
-        result = runner.invoke(app, ["analyse", str(quad_run), str(demo_run), "--out", str(out), "--gas-price", "2"])
+        result = runner.invoke(app, ["analyse", *map(str, run_dirs), "--out", str(out), "--gas-price", "2"])
     assert result.exit_code == 0, result.output
     return out
+
+
+@pytest.fixture(scope="session")
+def analysed(tmp_path_factory, quad_run):
+    """`deml analyse` of the quad3d run."""
+    return _analyse(tmp_path_factory, "quad", quad_run)
+
+
+@pytest.fixture(scope="session")
+def demo_analysed(tmp_path_factory, demo_run, quad_run):
+    """`deml analyse` of the demo run beside the quad3d run (two sources in one report)."""
+    return _analyse(tmp_path_factory, "demo", demo_run, quad_run)
