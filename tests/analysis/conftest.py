@@ -37,6 +37,13 @@ def diverging_run(make_run):
 
 
 @pytest.fixture(scope="session")
+def sweep_run(make_run):
+    """quad3d swept over lam = 0.3, 3 (2 runs x 40 rounds, VISTA and eta = 2)."""
+    return make_run("sweep", "sim", "quad3d", "--runs", "2", "--rounds", "40", "--sweep", "lam=0.3,3",
+                    "--set", "baselines=[2]")
+
+
+@pytest.fixture(scope="session")
 def demo_run(make_run):
     """6 on-chain rounds of `deml demo` on the embedded chain."""
     return make_run("demo", "demo", "--rounds", "6")
@@ -55,6 +62,11 @@ def _analyse(tmp_path_factory, name, *run_dirs):
 def analysed(tmp_path_factory, quad_run):
     """`deml analyse` of the quad3d run."""
     return _analyse(tmp_path_factory, "quad", quad_run)
+
+
+@pytest.fixture(scope="session")
+def sweep_analysed(tmp_path_factory, sweep_run):
+    return _analyse(tmp_path_factory, "sweep", sweep_run)
 
 
 @pytest.fixture(scope="session")
