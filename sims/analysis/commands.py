@@ -65,6 +65,7 @@ def receipt(
     round_: int = typer.Option(..., "--round", help="the round, counted from 1 as in rounds.parquet"),
     method: Optional[str] = typer.Option(None, help="the method (default: the run's first, vista)"),
     run: int = typer.Option(0, "--run", min=0, help="which independent run of a batched simulation"),
+    sweep: Optional[str] = typer.Option(None, help="a sweep's value of the swept key (default: its first)"),
 ):
     """Why a node was paid, not paid or slashed in a round: commit, reveal, the pair that failed the check and by
     how much against tau, whether the round was accepted."""
@@ -72,5 +73,5 @@ def receipt(
         from sims.analysis.load import load
         from sims.analysis.receipt import receipt as lines
 
-        for line in lines(load(run_dir), node, round_, method, run):
+        for line in lines(load(run_dir), node, round_, method, run, sweep):
             typer.echo(line)

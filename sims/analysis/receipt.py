@@ -8,10 +8,36 @@ from sims.analysis.load import Run
 from sims.config import ConfigError
 
 
-def _pick(run: Run, node: str, round_: int, method: str | None, run_index: int) -> tuple[pd.DataFrame, int]:
-    """The round's rows (one per node) of the chosen method and run, and the node's index; ConfigError for
-    anything not in the table, naming what is."""
+def _sweep_value(run: Run, sweep: str | None):
+    """The swept value a receipt reads (the first when none is given); None for a plain run."""
+    if run.sweep is None:
+        if sweep is not None:
+            raise ConfigError(f"--sweep {sweep}: {run.name} is not a sweep; leave it out")
+        return None
+    values = run.sweep["values"]
+    if sweep is None:
+        return values[0]
+    for v in values:
+        if str(v) == sweep or (isinstance(v, (int, float)) and _number(sweep) == v):
+            return v
+    raise ConfigError(f"--sweep {sweep}: {run.sweep['key']} took {', '.join(map(str, values))} in {run.name}")
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _pick(run: Run, node: str, round_: int, method: str | None, run_index: int,
+          sweep: str | None) -> tuple[pd.DataFrame, int]:
+    """The round's rows (one per node) of the chosen sweep value, method and run, and the node's index;
+    ConfigError for anything not in the table, naming what is."""
     n = run.nodes
+    value = _sweep_value(run, sweep)
+    if value is not None:
+        n = n[n["sweep"] == value]
     methods = list(dict.fromkeys(n["method"].astype(str)))
     method = method or methods[0]
     if method not in methods:
@@ -24,8 +50,6 @@ def _pick(run: Run, node: str, round_: int, method: str | None, run_index: int) 
                           f"({', '.join(addresses[:4])}{', ...' if len(addresses) > 4 else ''}) or an index "
                           f"0..{len(addresses) - 1}")
     rows = n[(n["method"] == method) & (n["run"] == run_index) & (n["round"] == round_)]
-    if "sweep" in rows.columns:
-        rows = rows[rows["sweep"] == rows["sweep"].iloc[0]] if len(rows) else rows
     if rows.empty:
         last = int(n["round"].max())
         raise ConfigError(f"--round {round_} / --run {run_index}: not in {run.name} (rounds 1..{last}, runs "
@@ -33,13 +57,15 @@ def _pick(run: Run, node: str, round_: int, method: str | None, run_index: int) 
     return rows.sort_values("node"), match[0]
 
 
-def receipt(run: Run, node: str, round_: int, method: str | None = None, run_index: int = 0) -> list[str]:
+def receipt(run: Run, node: str, round_: int, method: str | None = None, run_index: int = 0,
+            sweep: str | None = None) -> list[str]:
     """The lines of the receipt."""
-    rows, i = _pick(run, node, round_, method, run_index)
+    rows, i = _pick(run, node, round_, method, run_index, sweep)
     me = rows.iloc[i]
     tau = float(me["tau"])
     who = lambda j: f"node {j} ({rows.iloc[j]['address']}, {rows.iloc[j]['role']})"  # noqa: E731
-    lines = [f"{run.name}, method {me['method']}, run {run_index}, round {round_}: {who(i)}",
+    swept = "" if run.sweep is None else f", {run.sweep['key']}={me['sweep']}"
+    lines = [f"{run.name}{swept}, method {me['method']}, run {run_index}, round {round_}: {who(i)}",
              f"tau = {tau:.4g} (eta = {float(me['eta']):.4g}); round {'accepted' if me['accepted'] else 'rejected'}",
              f"committed: {'yes' if me['committed'] else 'no'}; revealed: {'yes' if me['revealed'] else 'no'}"]
     if me["revealed"] and me["farthest_node"] >= 0:

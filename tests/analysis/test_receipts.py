@@ -39,3 +39,15 @@ def test_a_slashed_round(diverging_run):
     text = _receipt(diverging_run, row)
     assert "committed: no; revealed: no" in text
     assert f"SLASHED {float(row['slashed']):g} tokens of stake" in text and "it never committed" in text
+
+
+def test_a_receipt_in_a_sweep_reads_the_chosen_value(sweep_run):
+    nodes = pd.read_parquet(sweep_run / "nodes.parquet")
+    for value in (0.3, 3.0):
+        row = nodes[(nodes["sweep"] == value) & (nodes["method"] == "vista") & (nodes["round"] == 5)].iloc[0]
+        result = runner.invoke(app, ["analyse", "receipt", str(sweep_run), "--node", "0", "--round", "5",
+                                     "--sweep", f"{value:g}"])
+        assert result.exit_code == 0, result.output
+        assert f"lam={value}" in result.output and f"(eta = {float(row['eta']):.4g})" in result.output
+    result = runner.invoke(app, ["analyse", "receipt", str(sweep_run), "--node", "0", "--round", "5", "--sweep", "7"])
+    assert result.exit_code == 2 and result.output.startswith("error: --sweep 7: lam took 0.3, 3")
