@@ -61,3 +61,12 @@ def test_a_receipt_of_an_on_chain_round(demo_run):
     assert f"node 1 ({address}, adversary)" in result.output
     assert f"its report lay {float(me['dist_farthest']):.4g} from the farthest other revealed report" in result.output
     assert ("PAID 1 tokens" in result.output) == bool(me["accepted"])
+
+
+def test_the_sums_hold_on_the_revm_chain_over_rejected_rounds_too(make_run):
+    """30 rounds on revm: VISTA tightens eta and some rounds are rejected; the chain's table still adds up."""
+    run = load(make_run("demo-revm", "demo", "--rounds", "30", "--chain", "revm"))
+    assert not run.nodes["accepted"].all() and run.nodes["accepted"].any()
+    assert balance_check(run)["equal"].all()
+    per_node = run.nodes.groupby("node")["paid"].sum()
+    assert (per_node == run.nodes[run.nodes["accepted"]]["round"].nunique()).all()  # paid once per accepted round
