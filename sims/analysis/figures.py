@@ -31,11 +31,14 @@ def _save(fig, path: Path) -> Path:
 def tokens_per_node(nodes: pd.DataFrame, path: Path, title: str) -> Path:
     """Net tokens per node per run (mean over runs), one bar per node and method, coloured by role."""
     plt = _plt()
-    g = nodes.groupby(["method", "node", "role"], observed=True, sort=False)["net_tokens"].mean().reset_index()
+    by = (["sweep"] if "sweep" in nodes.columns else []) + ["method", "node", "role"]
+    g = nodes.groupby(by, observed=True, sort=False)["net_tokens"].mean().reset_index()
     fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(g) + 2), 4))
     colours = np.where(g["role"].astype(str) == "adversary", "tab:red", "tab:blue")
     ax.bar(np.arange(len(g)), g["net_tokens"], color=colours)
-    ax.set_xticks(np.arange(len(g)), [f"{m} n{n}" for m, n in zip(g["method"], g["node"])], rotation=70, fontsize=7)
+    swept = [f"{v} " for v in g["sweep"]] if "sweep" in g.columns else [""] * len(g)
+    ax.set_xticks(np.arange(len(g)), [f"{s}{m} n{n}" for s, m, n in zip(swept, g["method"], g["node"])],
+                  rotation=70, fontsize=7)
     ax.set_ylabel("net tokens per node per run (earned - slashed)")
     ax.set_title(f"{title}: blue honest, red adversary")
     ax.grid(alpha=0.3, axis="y")
