@@ -56,19 +56,21 @@ class Source:
                     "all_equal": bool(self.balances["equal"].all()), "nodes": _records(self.balances)},
                 "dc_gas": _records(self.dc_gas)}
 
-    def figures(self, out: Path) -> list[Path]:
+    def figures(self, out: Path) -> dict[str, list[Path]]:
+        """The PNGs by the report section they belong to."""
         name = self.run.name
-        paths = [figures.tokens_per_node(self.nodes, out / f"{self.slug}_tokens.png", name)]
+        shown = {"tokens": [figures.tokens_per_node(self.nodes, out / f"{self.slug}_tokens.png", name)], "play": []}
         if self.play is not None:
             for value, part in self._by_sweep(self.play):
                 tag = "" if value is None else f"_{_slug(str(value), set())}"
-                paths.append(figures.play_curves(part, out / f"{self.slug}{tag}_play.png",
-                                                 name if value is None else f"{name}, {self.run.sweep['key']}={value}"))
+                shown["play"].append(figures.play_curves(
+                    part, out / f"{self.slug}{tag}_play.png",
+                    name if value is None else f"{name}, {self.run.sweep['key']}={value}"))
         if self.run.sweep is None:
-            paths.append(figures.cost_of_progress(self.progress, out / f"{self.slug}_progress.png", name))
+            shown["progress"] = [figures.cost_of_progress(self.progress, out / f"{self.slug}_progress.png", name)]
         else:
-            paths += self._sweep_figures(out)
-        return paths
+            shown["progress"] = self._sweep_figures(out)
+        return shown
 
     def _by_sweep(self, frame: pd.DataFrame):
         if self.run.sweep is None:
@@ -131,7 +133,7 @@ class Source:
                          + page.table(judged.drop(columns=["source", "judged"])) + images.get("play", ""))
         parts.append("<h3>Cost of progress</h3><p class='note'>progress = loss at the first posted model - loss at "
                      "the last, summed over runs; tokens paid to all nodes and gas per unit of it</p>"
-                     + page.table(self.progress) + images.get("progress", "") + images.get("sweep", ""))
+                     + page.table(self.progress) + images.get("progress", ""))
         return "".join(parts)
 
 
@@ -151,10 +153,7 @@ def analyse(paths: list[Path], out: Path | None, gas_price: float) -> Path:
         "sources": [s.summary() for s in sources]}, indent=1, default=str) + "\n")
     sections = []
     for s in sources:
-        images: dict[str, str] = {}
-        for path in s.figures(out):
-            kind = next(k for k in ("tokens", "play", "progress", "sweep") if f"_{k}" in path.stem)
-            images[kind] = images.get(kind, "") + page.image(path)
+        images = {kind: "".join(page.image(p) for p in paths) for kind, paths in s.figures(out).items()}
         sections.append(s.section(images))
     intro = (f"<p>{len(sources)} run director{'y' if len(sources) == 1 else 'ies'}; gas priced at {gas_price:g} gwei. "
              f"Units: {'; '.join(f'{k}: {v}' for k, v in UNITS.items())}.</p>")
