@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 
 from contracts.commands import CHAIN_HELP, chain_app
 from economics.commands import equilibrium
+from sims.analysis.commands import analyse_app
 from sims.config import ConfigError, parse_assignments
 from sims.experiment import RunInterrupted
 
@@ -25,6 +26,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, context_settings=H
 app.command("equilibrium", help="Equilibrium curves of the game of coding: P_A*(eta), MSE*(eta), noise law.")(
     equilibrium)
 app.add_typer(chain_app, name="chain")
+app.add_typer(analyse_app, name="analyse")
 
 
 @contextmanager

@@ -4,7 +4,8 @@ The DC deploys the reward token and the coordinator, funds the pool, and 1 hones
 rational adversaries (an adversary majority) register with a stake. Each round the DC opens it with VISTA's
 threshold, the nodes commit and reveal through ChainLedger's relayer, and the contract checks every pair,
 pays or rejects, and records the aggregates the DC's midrange estimate is formed from. The run directory holds
-what `deml sim` writes (config.json, rounds.parquet, the PNG plots) plus gas.parquet and report.html.
+what `deml sim` writes (config.json, rounds.parquet, nodes.parquet, the PNG plots) plus gas.parquet,
+accounts.parquet and report.html; nodes.parquet and accounts.parquet are read from the chain (sims/chain_nodes.py).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from contracts.chain import Chain
 from contracts.chain_ledger import ChainLedger
 from coordinator.driver import RoundLog
 from protocol.ledger import RoundOutcome
-from sims import rundir
+from sims import chain_nodes, rundir
 from sims.experiment import RunInterrupted
 from sims.runner import show_summary
 from sims.vista_experiments import (TOKEN, Quad3dConfig, Record, divergence_warnings, play, plot_rounds, setup,
@@ -87,7 +88,12 @@ def _write(out: Path, record: Record, s, cfg: Quad3dConfig, task, gas_rows: list
     """Tables, plots and report.html of the rounds that finished (none to write when no round did)."""
     if not record.logs:
         return None, {}
-    tables = {**vista_tables(record, s, cfg.runs, EXPERIMENT, task), "gas": pd.DataFrame(gas_rows)}
+    adversary = s.swarm.is_adversary
+    chain = ledger.chain
+    ether_of = chain.balance if hasattr(chain, "balance") else chain.w3.eth.get_balance  # revm / web3 chains
+    tables = {**vista_tables(record, s, cfg.runs, EXPERIMENT, task), "gas": pd.DataFrame(gas_rows),
+              "nodes": chain_nodes.node_rounds(ledger.deployment, ledger.nodes, adversary, cfg.delta),
+              "accounts": chain_nodes.accounts(ledger.deployment, ledger.nodes, adversary, ether_of)}
     rundir.write_tables(out, tables)
     plots = plot_rounds(tables, out) + [_gas_plot(tables["gas"], out / "gas.png")]
     balances = ledger.balances(ledger.nodes)

@@ -27,6 +27,7 @@ from nodes.honest import HonestReport
 from nodes.swarm import Swarm, node_addresses
 from protocol.ledger import Ledger, RoundOutcome
 from sims import objectives
+from sims.node_table import NodeRounds, RevealRecorder, revealed_reports
 from sims.experiment import Implementation, Interrupted, Tables
 from sims.objectives import Objective
 from sims.plots import band_plot
@@ -81,11 +82,13 @@ def setup(cfg: VistaConfig, dim: int, *, progress: bool = True) -> VistaSetup:
 
 @dataclass
 class Record:
-    """What a caller keeps of each finished round (the driver's on_round hook): the log, and the norm of the
-    estimate the DC formed, which is what divergence is judged from."""
+    """What a caller keeps of each finished round (the driver's on_round hook): the log, the norm of the
+    estimate the DC formed, which is what divergence is judged from, and, when `nodes` is given, the node-round
+    rows (a chain-backed run builds those from the chain's events instead)."""
 
     logs: list[RoundLog]
     estimate_norms: list[np.ndarray]
+    nodes: NodeRounds | None = None
 
     def add(self, log: RoundLog, outcome: RoundOutcome, proto: ProtocolConfig) -> None:
         g_hat = rules.estimate(outcome.total, outcome.count, outcome.lo, outcome.hi, proto.estimator,
@@ -98,14 +101,20 @@ def play(ledger: Ledger, addresses: list[str], task: Objective, s: VistaSetup, r
          record: Record, on_round: Callable[[RoundLog, RoundOutcome], None] | None = None) -> None:
     """Provision the ledger and drive `rounds` rounds, adding each finished one to `record` as it finishes
     (so that after a KeyboardInterrupt the caller still holds every finished round)."""
+    reporters = RevealRecorder(s.swarm)
+    honest = ~s.swarm.is_adversary
+
     def hook(log: RoundLog, outcome: RoundOutcome) -> None:
         record.add(log, outcome, s.proto)
+        if record.nodes is not None:
+            reports = revealed_reports(reporters.last, addresses, ledger.batch, task.dim, s.proto.scale_bits)
+            record.nodes.add(log, outcome, reports, honest)
         if on_round is not None:
             on_round(log, outcome)
 
     provision(ledger, addresses, s.proto, rounds)
-    run(ledger, task, s.swarm, s.control, s.proto, members=addresses, rounds=rounds, rng=np.random.default_rng(seed),
-        on_round=hook)
+    run(ledger, task, reporters, s.control, s.proto, members=addresses, rounds=rounds,
+        rng=np.random.default_rng(seed), on_round=hook)
 
 
 def rounds_frame(record: Record, s: VistaSetup, runs: int, experiment: str, task: Objective) -> pd.DataFrame:
@@ -138,29 +147,34 @@ def runs_frame(rounds: pd.DataFrame, diverging: np.ndarray) -> pd.DataFrame:
     return out.reset_index().assign(diverging=diverging)
 
 
-def vista_tables(record: Record, s: VistaSetup, runs: int, experiment: str, task: Objective) -> Tables:
-    """rounds.parquet and summary.parquet; divergence is judged as the DC would, from what it saw."""
+def vista_tables(record: Record, s: VistaSetup, runs: int, experiment: str, task: Objective,
+                 addresses: list[str] | None = None) -> Tables:
+    """rounds.parquet and summary.parquet, and nodes.parquet when the record kept node rows; divergence is judged
+    as the DC would, from what it saw."""
     stack = lambda name: np.stack([getattr(g, name) for g in record.logs])  # noqa: E731  [T, B]
     flags = vista.diverging(np.stack(record.estimate_norms), stack("accepted"), stack("tau"))
     rounds = rounds_frame(record, s, runs, experiment, task)
-    return {"rounds": rounds, "summary": runs_frame(rounds, flags)}
+    tables = {"rounds": rounds, "summary": runs_frame(rounds, flags)}
+    if record.nodes is not None and record.nodes.rounds:
+        tables["nodes"] = record.nodes.frame(s.names, runs, addresses, s.swarm.is_adversary)
+    return tables
 
 
 def run_vista(cfg: VistaConfig, task: Objective, experiment: str) -> Tables:
     """Every method x run of `cfg` on `task` as one batch; Ctrl-C raises Interrupted with the finished rounds."""
-    record = Record([], [])
+    record = Record([], [], NodeRounds(TOKEN))
     try:
         s = setup(cfg, task.dim)
+        addresses = node_addresses(s.swarm.size, cfg.seed)
         ledger = MemoryLedger(batch=s.control.batch, min_stake=s.proto.min_stake, slash_bps=s.proto.slash_bps)
         with Progress(console=Console(stderr=True), transient=True) as bar:
             job = bar.add_task(f"{experiment}: {len(s.names)} methods x {cfg.runs} runs", total=cfg.rounds)
-            play(ledger, node_addresses(s.swarm.size, cfg.seed), task, s, cfg.rounds, cfg.seed, record,
-                 lambda log, out: bar.advance(job))
+            play(ledger, addresses, task, s, cfg.rounds, cfg.seed, record, lambda log, out: bar.advance(job))
     except KeyboardInterrupt:
-        tables = vista_tables(record, s, cfg.runs, experiment, task) if record.logs else {}
+        tables = vista_tables(record, s, cfg.runs, experiment, task, addresses) if record.logs else {}
         raise Interrupted(tables, {"rounds": len(record.logs), "of": cfg.rounds},
                           f"{len(record.logs)} of {cfg.rounds} rounds") from None
-    return vista_tables(record, s, cfg.runs, experiment, task)
+    return vista_tables(record, s, cfg.runs, experiment, task, addresses)
 
 
 def summarise(tables: Tables) -> pd.DataFrame:
