@@ -26,6 +26,7 @@ class VistaParams:
     lo: np.ndarray  # [B] grid index of eta_min
     hi: np.ndarray  # [B] grid index of eta_max
     oracle: np.ndarray  # [B] bool: use the true ||grad f||^2 instead of the EMA proxy
+    decay_all: np.ndarray  # [B] bool: the step decays over every accepted round (the baselines' schedule)
     beta: float = 0.9
 
     @property
@@ -50,8 +51,10 @@ def grid_index(eta_grid: np.ndarray, eta: float, field: str) -> int:
 
 
 def params(eta_grid, mse_curve, *, eta_min: float, eta_max: float, lam: float = 1.0, alpha0: float = 0.1,
-           beta: float = 0.9, oracle: bool = False, repeat: int = 1) -> VistaParams:
-    """VISTA (or, with eta_min == eta_max, a constant-eta baseline) for `repeat` runs."""
+           beta: float = 0.9, oracle: bool = False, decay_all: bool = False, repeat: int = 1) -> VistaParams:
+    """VISTA (or, with eta_min == eta_max, a constant-eta baseline) for `repeat` runs. `decay_all`: the step
+    decays as alpha0 / sqrt(1 + a) over every accepted round, the baselines' schedule, whatever eta does (an
+    ablation: VISTA's thresholds with the baselines' step)."""
     grid = np.asarray(eta_grid, dtype=np.float64)
     if eta_min > eta_max:
         raise ValueError(f"eta_min: {eta_min} exceeds eta_max {eta_max}; swap them")
@@ -60,7 +63,7 @@ def params(eta_grid, mse_curve, *, eta_min: float, eta_max: float, lam: float = 
         raise ValueError(f"lam, alpha0 must be > 0 and beta in [0, 1); got {lam}, {alpha0}, {beta}")
     full = lambda v, dt: np.full(repeat, v, dtype=dt)  # noqa: E731
     return VistaParams(grid, np.asarray(mse_curve, dtype=np.float64), full(lam, float), full(alpha0, float),
-                       full(lo, int), full(hi, int), full(oracle, bool), beta)
+                       full(lo, int), full(hi, int), full(oracle, bool), full(decay_all, bool), beta)
 
 
 def concat(parts: list[VistaParams]) -> VistaParams:
@@ -71,13 +74,13 @@ def concat(parts: list[VistaParams]) -> VistaParams:
             raise ValueError("methods in one batch must share the equilibrium grid and beta")
     cat = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
     return VistaParams(first.eta_grid, first.mse_curve, cat("lam"), cat("alpha0"), cat("lo"), cat("hi"),
-                       cat("oracle"), first.beta)
+                       cat("oracle"), cat("decay_all"), first.beta)
 
 
 def select(p: VistaParams, rows) -> VistaParams:
     """The runs `rows` of a batch (e.g. one method's, to replay it alone)."""
     return VistaParams(p.eta_grid, p.mse_curve, p.lam[rows], p.alpha0[rows], p.lo[rows], p.hi[rows], p.oracle[rows],
-                       p.beta)
+                       p.decay_all[rows], p.beta)
 
 
 def threshold_index(p: VistaParams, target: np.ndarray) -> np.ndarray:
@@ -103,8 +106,9 @@ def eta(p: VistaParams, state: VistaState) -> np.ndarray:
 
 
 def learning_rate(p: VistaParams, state: VistaState) -> np.ndarray:
-    """alpha = alpha0 / sqrt(1 + s): constant while adaptive, decaying over accepted saturated rounds."""
-    return p.alpha0 / np.sqrt(1.0 + state.s)
+    """alpha = alpha0 / sqrt(1 + s): constant while adaptive, decaying over accepted saturated rounds (over every
+    accepted round, a, where `decay_all`)."""
+    return p.alpha0 / np.sqrt(1.0 + np.where(p.decay_all, state.a, state.s))
 
 
 def saturated(p: VistaParams, state: VistaState) -> np.ndarray:
@@ -128,7 +132,8 @@ def update(p: VistaParams, state: VistaState, accepted: np.ndarray, g_hat: np.nd
         if grad_sq is None:
             raise ValueError("grad_sq: the oracle variant needs ||grad f(theta_{t+1})||^2 each round")
         g2 = np.where(p.oracle, grad_sq, g2)
-    idx = np.where(acc, threshold_index(p, p.lam * g2), state.eta_index)
+    with np.errstate(invalid="ignore"):  # lam = inf (eta pinned at eta_max) times G = 0 in rows left unchanged
+        idx = np.where(acc, threshold_index(p, p.lam * g2), state.eta_index)
     return VistaState(idx, m, a, s)
 
 

@@ -9,7 +9,7 @@ from sims.config import ConfigError
 from sims.experiment import Experiment
 from sims.farsign_config import MnistConfig, RatesConfig
 from sims.mnist_config import SketchFidelityConfig, VistaMnistConfig
-from sims.vista_config import LearningConfig, Quad3dConfig, Scalar1dConfig
+from sims.vista_config import EconomicsConfig, LearningConfig, Quad3dConfig, Scalar1dConfig
 
 _CATALOGUE: dict[str, Experiment] = {}
 
@@ -40,6 +40,9 @@ for _exp in (
                "the best two-arm law of its estimates) against the solver's equilibrium adversary, VISTA and constant "
                "eta on quad3d: does its play converge to the equilibrium", LearningConfig,
                "sims.learning_experiments:LEARNING"),
+    Experiment("economics", "Who is paid for what: 1 to 9 adversaries of 10 nodes, a Sybil with 1 to 8 identities under "
+               "the midrange and the mean, and VISTA's thresholds against its step schedule (ablation)",
+               EconomicsConfig, "sims.economics_experiments:ECONOMICS"),
     Experiment("farsign-rates", "FAR-SIGN min ||grad f|| vs updates on Rosenbrock-10 and Cauchy regression; fitted "
                "slopes vs -1/4 (first-order) and -1/6 (zeroth-order)", RatesConfig, "sims.farsign_experiments:RATES"),
     Experiment("farsign-mnist", "FAR-SIGN vs synchronous robust aggregation, signSGD and async SGD on MNIST under "

@@ -139,3 +139,31 @@ class LearningConfig(ObjectiveConfig):
                         "measured")
     min_rounds: int = Field(100, ge=1, description="an eta visited fewer times in the tail is left out of the "
                             "play table")
+
+
+class EconomicsConfig(ObjectiveConfig):
+    """The economics tables: adversary share, Sybil identities, and where VISTA's gain comes from."""
+
+    runs: int = Field(10, ge=1, description="independent runs per configuration")
+    rounds: int = Field(1000, ge=1, description="rounds per run")
+    objective: ObjectiveName = Field("logbowl", description="a 1-D objective keeps the midrange table exact for "
+                                     "several honest nodes; " + ObjectiveConfig.model_fields["objective"].description)
+    lam: float = Field(10.0, gt=0, description=Scalar1dConfig.model_fields["lam"].description)
+    baselines: list[float] = Field([2.0, 4.0, 8.0], description="constant-eta baselines (each a point of the eta grid)")
+    nodes: int = Field(10, ge=3, description="nodes in the adversary-share and ablation tables")
+    shares: list[int] = Field([1, 3, 5, 7, 9], description="adversaries among `nodes`, one configuration each")
+    sybils: list[int] = Field([1, 2, 4, 8], description="identities of one adversary (colluding copies of its point)")
+    sybil_honest: int = Field(3, ge=1, description="honest nodes beside the Sybil identities")
+    ablation_adversaries: int = Field(7, ge=1, description="adversaries among `nodes` in the ablation")
+
+    @model_validator(mode="after")
+    def _economics(self):
+        for a in [*self.shares, self.ablation_adversaries]:
+            if not 1 <= a < self.nodes:
+                raise ValueError(f"shares / ablation_adversaries: {a} adversaries among nodes={self.nodes}; each must "
+                                 f"lie in [1, {self.nodes - 1}] (at least one honest node)")
+        if self.task().dim != 1 and (self.nodes > 2 or self.sybil_honest > 1):
+            raise ValueError(f"objective={self.objective}: the economics tables compare the midrange estimator with "
+                             f"several honest nodes, which has an exact table in one dimension only; use a 1-D "
+                             f"objective (logbowl, or quadratic with curvature=[c])")
+        return self

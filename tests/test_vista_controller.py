@@ -156,3 +156,15 @@ def test_concat_checks_every_part_and_select_undoes_it():
             mixed.insert(position, odd)
             with pytest.raises(ValueError, match="^methods in one batch must share the equilibrium grid and beta$"):
                 vista.concat(mixed)
+
+
+def test_the_baselines_schedule_decays_over_every_accepted_round_while_vistas_waits_for_saturation():
+    """Large accepted estimates keep VISTA adaptive (eta at eta_max, never saturated): its own step stays alpha0,
+    and with decay_all it is alpha0 / sqrt(1 + a) after a accepted rounds, as a constant-eta baseline's."""
+    p = vista.concat([make(batch=1), make(batch=1, decay_all=True)])
+    state = vista.init(p, 3)
+    for _ in range(8):
+        state = vista.update(p, state, np.array([True, True]), np.full((2, 3), 100.0))
+    assert state.a.tolist() == [8, 8] and state.s.tolist() == [0, 0]
+    assert vista.learning_rate(p, state).tolist() == [0.1, 0.1 / 3.0]
+    assert vista.select(p, [1]).decay_all.tolist() == [True]
