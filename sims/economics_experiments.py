@@ -27,6 +27,7 @@ from coordinator import vista  # noqa: E402
 from coordinator.memory_ledger import MemoryLedger  # noqa: E402
 from nodes.swarm import node_addresses  # noqa: E402
 from sims.experiment import Implementation, Interrupted, Tables  # noqa: E402
+from sims.plots import finish  # noqa: E402
 from sims.vista_config import EconomicsConfig  # noqa: E402
 from sims.vista_experiments import Record, VistaSetup, play, setup, vista_tables  # noqa: E402
 
@@ -139,7 +140,6 @@ def _lines(ax, frame: pd.DataFrame, x: str, y: str, by: str, logy: bool = False)
         ax.set_yscale("log")
     ax.set_xlabel(x)
     ax.set_ylabel(y.replace("_", " "))
-    ax.grid(alpha=0.3)
 
 
 def plot_economics(tables: Tables, out: Path) -> list[Path]:
@@ -148,14 +148,10 @@ def plot_economics(tables: Tables, out: Path) -> list[Path]:
         fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
         for ax, y, logy in zip(axes, ["gap", "tokens_adversary_node", "tokens_per_progress"], [True, False, True]):
             _lines(ax, tables["share"], "adversaries", y, "method", logy)
-        axes[0].legend(fontsize=8)
         axes[0].set_title("f - f* at the last round")
         axes[1].set_title("tokens per adversarial node")
         axes[2].set_title("tokens paid per unit of progress")
-        fig.tight_layout()
-        paths.append(out / "share.png")
-        fig.savefig(paths[-1], dpi=100)
-        plt.close(fig)
+        paths.append(finish(fig, axes[0], out / "share.png", dpi=100))
     if "sybil" in tables:
         syb = tables["sybil"]
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -166,11 +162,7 @@ def plot_economics(tables: Tables, out: Path) -> list[Path]:
                 ax.plot(h["identities"], h["mse_star"], "k:", lw=0.8)
             ax.set_title(f"{est}: MSE of accepted estimates (dotted: the solver's)")
             ax.set_xscale("log", base=2)
-        axes[0].legend(fontsize=8)
-        fig.tight_layout()
-        paths.append(out / "sybil.png")
-        fig.savefig(paths[-1], dpi=100)
-        plt.close(fig)
+        paths.append(finish(fig, axes[0], out / "sybil.png", dpi=100))
     if "ablation" in tables:
         ab = tables["ablation"]
         fig, ax = plt.subplots(figsize=(8, 4.2))
@@ -179,9 +171,9 @@ def plot_economics(tables: Tables, out: Path) -> list[Path]:
         ax.set_xlabel("f - f* at the last round")
         ax.set_title(f"ablation, {int(ab['adversaries'].iloc[0])} adversaries: thresholds against step schedules")
         fig.tight_layout()
-        paths.append(out / "ablation.png")
-        fig.savefig(paths[-1], dpi=100)
+        fig.savefig(out / "ablation.png", dpi=100)
         plt.close(fig)
+        paths.append(out / "ablation.png")
     return paths
 
 
