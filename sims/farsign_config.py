@@ -141,3 +141,34 @@ class MnistConfig(AsyncConfig):
         """The f a fault-count rule is built with: the assumed count, else the true one capped at the rule's limit."""
         limit = FAULT_LIMIT[method](self.workers)
         return self.assumed_faults if self.assumed_faults is not None else min(self.adversaries, limit)
+
+
+STEP_PARAM = {"farsign": "a0", "sign-majority": "sign_lr"}  # every other method's step is `lr`
+
+
+class TuneConfig(MnistConfig):
+    """farsign-mnist with each method at its own best step size, found with the same budget for every method on
+    seeds held out from the evaluation."""
+
+    a0_grid: list[float] = Field([1e-3, 3e-3, 1e-2, 3e-2], description="FAR-SIGN's a0 values tried")
+    lr_grid: list[float] = Field([0.1, 0.3, 1.0, 3.0], description="SGD steps tried for each gradient baseline")
+    sign_lr_grid: list[float] = Field([1e-3, 3e-3, 1e-2, 3e-2], description="signSGD-majority steps tried")
+    tune_runs: int = Field(1, ge=1, description="tuning runs per setting (seeds tune_seed + r)")
+    tune_seed: int = Field(1000, description="first tuning seed; the evaluation uses seed + r, never these")
+
+    @model_validator(mode="after")
+    def _budget(self):
+        sizes = {len(self.a0_grid), len(self.lr_grid), len(self.sign_lr_grid)}
+        if len(sizes) != 1 or 0 in sizes:
+            raise ValueError(f"a0_grid, lr_grid, sign_lr_grid: {len(self.a0_grid)}, {len(self.lr_grid)} and "
+                             f"{len(self.sign_lr_grid)} values; give every method the same non-empty budget")
+        tune = set(range(self.tune_seed, self.tune_seed + self.tune_runs))
+        if tune & set(range(self.seed, self.seed + self.runs)):
+            raise ValueError(f"tune_seed={self.tune_seed}: its seeds overlap the evaluation's seed..seed+runs-1; "
+                             f"pick a tune_seed beyond {self.seed + self.runs - 1}")
+        return self
+
+    def grid(self, method: str) -> tuple[str, list[float]]:
+        """The step parameter `method` is tuned over, and its values."""
+        param = STEP_PARAM.get(method, "lr")
+        return param, getattr(self, f"{param}_grid")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sims.config import ConfigError
 from sims.experiment import Experiment
-from sims.farsign_config import MnistConfig, RatesConfig
+from sims.farsign_config import MnistConfig, RatesConfig, TuneConfig
 from sims.mnist_config import SketchFidelityConfig, VistaMnistConfig
 from sims.vista_config import EconomicsConfig, LearningConfig, Quad3dConfig, Scalar1dConfig
 
@@ -43,6 +43,8 @@ for _exp in (
     Experiment("economics", "Who is paid for what: 1 to 9 adversaries of 10 nodes, a Sybil with 1 to 8 identities under "
                "the midrange and the mean, and VISTA's thresholds against its step schedule (ablation)",
                EconomicsConfig, "sims.economics_experiments:ECONOMICS"),
+    Experiment("farsign-tune", "FAR-SIGN and every baseline at its own best step size: one tuning budget per method "
+               "on held-out seeds, then farsign-mnist at the chosen settings", TuneConfig, "sims.farsign_tuning:TUNE"),
     Experiment("farsign-rates", "FAR-SIGN min ||grad f|| vs updates on Rosenbrock-10 and Cauchy regression; fitted "
                "slopes vs -1/4 (first-order) and -1/6 (zeroth-order)", RatesConfig, "sims.farsign_experiments:RATES"),
     Experiment("farsign-mnist", "FAR-SIGN vs synchronous robust aggregation, signSGD and async SGD on MNIST under "
