@@ -65,8 +65,10 @@ class ChainBoard:
         except (KeyError, ValueError):
             raise ValueError(f"{address}: this ChainBoard holds no key for it; use board.nodes") from None
 
-    def _send(self, fn: str, *args, sender: LocalAccount, gas: int) -> None:
-        self.last_gas = self.board.transact(fn, *args, sender=sender, gas=gas).gas_used
+    def _send(self, fn: str, *args, sender: LocalAccount, gas: int):
+        receipt = self.board.transact(fn, *args, sender=sender, gas=gas)
+        self.last_gas = receipt.gas_used
+        return receipt
 
     # ------------------------------------------------------------------------------------------ accounts
     def grant(self, address: str, amount: int) -> None:
@@ -104,9 +106,9 @@ class ChainBoard:
         values = np.asarray(values_fx)
         if not 0 < values.size <= MAX_VALUES:  # the ABI would refuse a longer one without a reason
             raise ledger_error("bad report length", f"{values.size} values, at most {MAX_VALUES}")
-        seq = self.board.call("posts")
-        self._send("post", version, block_id, codec.pack(values), sender=self.account(node), gas=post_gas(values.size))
-        return self.posts(seq)[0]
+        receipt = self._send("post", version, block_id, codec.pack(values), sender=self.account(node),
+                             gas=post_gas(values.size))
+        return next(_post(e) for e in self.board.events(receipt) if e.name == "Posted")
 
     def _events(self, name: str) -> list:
         raw = self.chain.logs(self.board.address, self.deploy_block, "latest", [self.board.topic(name)])
@@ -114,10 +116,14 @@ class ChainBoard:
 
     def posts(self, start: int = 0) -> list[Post]:
         """Accepted reports from `start` on, in the board's order, from the Posted events."""
-        return [Post(e.args["seq"], e.args["node"], e.args["version"], e.args["block_id"],
-                     codec.unpack(e.args["values"]).astype(np.int32), e.args["fee"], e.args["block_number"])
-                for e in self._events("Posted") if e.args["seq"] >= start]
+        return [_post(e) for e in self._events("Posted") if e.args["seq"] >= start]
 
     def published(self) -> list[Published]:
         return [Published(e.args["version"], bytes(e.args["digest"]), e.args["updates"])
                 for e in self._events("Published")]
+
+
+def _post(e) -> Post:
+    """A Posted event as the board's record."""
+    return Post(e.args["seq"], e.args["node"], e.args["version"], e.args["block_id"],
+                codec.unpack(e.args["values"]).astype(np.int32), e.args["fee"], e.args["block_number"])
