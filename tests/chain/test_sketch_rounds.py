@@ -81,6 +81,8 @@ def test_the_honest_path_checks_sketches_and_pays_on_confirmation(both):
     paid = do(lambda led: led.confirm(rid, np.ones((1, 4), dtype=bool)))
     assert [p.tolist() for p in paid] == [[[REWARD] * 4]] * 2
     assert chain.deployment.phase(rid) == "accepted" and chain.deployment.outcome(rid).confirmed == 0b1111
+    pools = [led.balances(MEMBERS).pool.tolist() for led in (memory, chain)]
+    assert pools == [[POOL - 4 * REWARD]] * 2  # the rewards left the pool (and only once)
     assert do(lambda led: led.confirm(rid, np.ones((1, 4), dtype=bool))) == ["not confirming"] * 2
 
 
