@@ -181,7 +181,7 @@ class MemoryLedger:
         for i, a in enumerate(candidates):
             members[:, i] = a in self._registered and a not in candidates[:i]
             members[:, i] &= self._stake(a) >= self.min_stake
-        if np.any(self._pool < spec.reward * members.sum(axis=1)):
+        if np.any(self._pool < spec.reward * np.maximum(members.sum(axis=1), 1)):  # as the contract: at least one
             raise ledger_error("pool too small", f"need {spec.reward} for each member")
         if self._rounds:  # the previous round is settled: its reports are no longer needed (they may be large)
             prev = self._rounds[-1]

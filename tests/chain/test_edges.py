@@ -4,10 +4,11 @@ memory ledger is told the block the chain's next transaction lands in), and both
 import numpy as np
 import pytest
 
+from contracts.chain_ledger import ChainLedger
 from coordinator.memory_ledger import MemoryLedger
 from protocol import codec
 from protocol.ledger import EXPIRY_BLOCKS, MAX_DIM, LedgerError
-from tests.chain.conftest import MEMBERS, MIN_STAKE, POOL, STAKE, sealed, spec
+from tests.chain.conftest import MEMBERS, MIN_STAKE, POOL, REWARD, STAKE, sealed, spec
 
 UNIT = 2.0**-16  # one fixed-point step at scale 16
 
@@ -124,3 +125,18 @@ def test_expiry_opens_exactly_after_its_grace(both):
     assert do(lambda led: led.expire(rid)) == [None, None]  # one block later
     assert do(lambda led: led.finalize(rid)) == ["already finalized"] * 2
     assert chain.deployment.outcome(rid).expired and chain.balances(MEMBERS).stakes.tolist() == [[STAKE] * 4]
+
+
+def test_a_pool_holding_exactly_one_reward_opens_a_round_of_one_member():
+    """Two candidates, one of them registered: the round has one member, and a pool of exactly one reward pays it
+    (the contract divides the pool by the members, at least one)."""
+    chain = ChainLedger("revm", nodes=2, seed=5, min_stake=MIN_STAKE)
+    memory = MemoryLedger(min_stake=MIN_STAKE)
+    for led in (chain, memory):
+        led.fund(REWARD)
+        led.grant(chain.nodes[0], STAKE)
+        led.register(chain.nodes[:1], STAKE)
+        assert led.open_round(spec(members=chain.nodes)) == 0
+    for led in (ChainLedger("revm", nodes=2, seed=5, min_stake=MIN_STAKE), MemoryLedger(min_stake=MIN_STAKE)):
+        with pytest.raises(LedgerError, match="pool too small"):  # no member and no pool: refused alike
+            led.open_round(spec(members=chain.nodes))

@@ -36,15 +36,15 @@ def both(ledger):
     return do, ledger, memory
 
 
-def sketched_spec(**kw) -> RoundSpec:
+def sketched_spec(full_dim=D, **kw) -> RoundSpec:
     return RoundSpec(tau_fx=codec.encode(np.array([TAU]), 16), dim=K, scale_bits=16, params_digest=[bytes(32)],
-                     reward=REWARD, members=list(MEMBERS), full_dim=D, seed_hash=[keccak(SEED)], **kw)
+                     reward=REWARD, members=list(MEMBERS), full_dim=full_dim, seed_hash=[keccak(SEED)], **kw)
 
 
-def full_reports(rng, spread=0.01):
-    """Four full reports close to one another (an honest round): fixed point [4, D]."""
-    base = rng.normal(size=D) * 0.05
-    return codec.encode(base + spread * rng.normal(size=(4, D)) / np.sqrt(D), 16)
+def full_reports(rng, spread=0.01, d=D):
+    """Four full reports close to one another (an honest round): fixed point [4, d]."""
+    base = rng.normal(size=d) * 0.05
+    return codec.encode(base + spread * rng.normal(size=(4, d)) / np.sqrt(d), 16)
 
 
 def messages(rid, fulls, sketches, salt=b"\x07" * 32):
@@ -54,7 +54,7 @@ def messages(rid, fulls, sketches, salt=b"\x07" * 32):
 
 
 def open_and_commit(do, fulls, **kw):
-    rid, _ = do(lambda led: led.open_round(sketched_spec(**kw)))
+    rid, _ = do(lambda led: led.open_round(sketched_spec(full_dim=fulls.shape[1], **kw)))
     commits, _ = messages(rid, fulls, np.zeros((4, K), dtype=np.int64))
     do(lambda led: led.commit(rid, commits))
     return rid
@@ -86,12 +86,14 @@ def test_the_honest_path_checks_sketches_and_pays_on_confirmation(both):
     assert do(lambda led: led.confirm(rid, np.ones((1, 4), dtype=bool))) == ["not confirming"] * 2
 
 
-def test_a_sketch_that_lies_is_proven_wrong_on_chain_and_never_paid(both):
+@pytest.mark.parametrize("d", [D, 515], ids=["tail-inside-a-block", "tail-opens-a-block"])
+def test_a_sketch_that_lies_is_proven_wrong_on_chain_and_never_paid(both, d):
     """D reveals the sketch of another report (one near the honest ones): it passes the check, but its full report,
-    which its digest binds, says otherwise; the DC proves one row on chain and pays only the honest three."""
+    which its digest binds, says otherwise; the DC proves one row on chain and pays only the honest three. At
+    d = 515 the report's last values (512..514) open a new 256-column block of signs inside the proof's tail."""
     do, chain, memory = both
     rng = np.random.default_rng(1)
-    fulls = full_reports(rng)
+    fulls = full_reports(rng, d=d)
     rid = open_and_commit(do, fulls)
     do(lambda led: led.reveal_seed(rid, [SEED]))
     z = sketch.sketch(fulls, SEED, K)
