@@ -12,16 +12,14 @@ from typing import Sequence
 
 import numpy as np
 from eth_abi import encode as abi_encode
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
 from contracts.chain import EMBEDDED, Chain, connect
-from contracts.chain_ledger import NODE_ETHER
-from contracts.client import MAX_UINT, Contract, _create
+from contracts.client import MAX_UINT, _create
+from contracts.keys import Keyring
 from protocol import codec
 from protocol.board import MAX_VALUES, BoardParams, Post, Published
-from protocol.commitment import keccak
 from protocol.ledger import ledger_error
 
 
@@ -44,26 +42,18 @@ class ChainBoard:
         self.board = _create(self.chain, self.owner, "board", args)
         self.token.transact("approve", self.board.address, MAX_UINT, sender=self.owner, gas=60_000)
         self.deploy_block = self.chain.block_number
-        self._seed = seed
-        self._keys: dict[str, LocalAccount] = {}
+        self._keys = Keyring(self.chain, "deml-board-key", seed, self._allow, "ChainBoard")
         self.nodes = self.add_nodes(nodes)
         self.last_gas = 0
 
+    def _allow(self, node: LocalAccount) -> None:
+        self.token.transact("approve", self.board.address, MAX_UINT, sender=node, gas=60_000)
+
     def add_nodes(self, n: int) -> list[str]:
-        out = []
-        for _ in range(n):
-            account = Account.from_key(keccak(f"deml-board-key-{self._seed}-{len(self._keys)}".encode()))
-            self.chain.give_ether(account.address, NODE_ETHER)
-            self.token.transact("approve", self.board.address, MAX_UINT, sender=account, gas=60_000)
-            self._keys[account.address] = account
-            out.append(account.address)
-        return out
+        return self._keys.add(n)
 
     def account(self, address: str) -> LocalAccount:
-        try:
-            return self._keys[to_checksum_address(address)]
-        except (KeyError, ValueError):
-            raise ValueError(f"{address}: this ChainBoard holds no key for it; use board.nodes") from None
+        return self._keys.account(address)
 
     def _send(self, fn: str, *args, sender: LocalAccount, gas: int):
         receipt = self.board.transact(fn, *args, sender=sender, gas=gas)

@@ -24,19 +24,17 @@ from dataclasses import dataclass, field
 from typing import Iterator, Literal, Sequence
 
 import numpy as np
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
 from contracts.chain import EMBEDDED, Chain, connect
 from contracts.client import MAX_REPORT_BYTES, Deployment, Opening, Outcome, deploy
+from contracts.keys import NODE_ETHER, Keyring  # noqa: F401 (NODE_ETHER: re-exported)
 from protocol import codec
-from protocol.commitment import keccak
 from protocol.ledger import (Balances, Commit, LedgerError, Reveal, RoundOutcome, RoundSpec, aggregates,
                              ledger_error)
 
 Mode = Literal["relay", "per-node"]
-NODE_ETHER = 10**19  # 10 ether: gas for a node's own transactions at the client's fee cap
 DONE = ("already committed", "already revealed")
 
 
@@ -68,30 +66,17 @@ class ChainLedger:
         self.deployment = deployment or deploy(self.chain, min_stake=min_stake, slash_bps=slash_bps)
         self.deployment.preflight = preflight
         self.mode = mode
-        self._seed = seed
-        self._keys: dict[str, LocalAccount] = {}
+        self._keys = Keyring(self.chain, "deml-node-key", seed, self.deployment.allow, "ChainLedger")
         self._live: _Live | None = None
         self.nodes: list[str] = self.add_nodes(nodes)
 
     # ----------------------------------------------------------------------------------------- accounts
     def add_nodes(self, n: int) -> list[str]:
         """n more node accounts: keys from the seed, ether for gas, and the stake allowance. Their addresses."""
-        out = []
-        for _ in range(n):
-            key = keccak(f"deml-node-key-{self._seed}-{len(self._keys)}".encode())
-            account = Account.from_key(key)
-            self.chain.give_ether(account.address, NODE_ETHER)
-            self.deployment.allow(account)
-            self._keys[account.address] = account
-            out.append(account.address)
-        return out
+        return self._keys.add(n)
 
     def account(self, address: str) -> LocalAccount:
-        try:
-            return self._keys[to_checksum_address(address)]
-        except (KeyError, ValueError):
-            raise ValueError(f"{address}: this ChainLedger holds no key for it; use the addresses from "
-                             f"ledger.nodes (or ledger.add_nodes(n))") from None
+        return self._keys.account(address)
 
     def grant(self, address: str, amount: int) -> None:
         self._flush()
