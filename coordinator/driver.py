@@ -123,8 +123,8 @@ def run(ledger: Ledger, task: Task, swarm: Reporters, control: vista.VistaParams
         if _silent(commits, addresses):  # a silent node: reveals open only once the commit window lapses
             ledger.advance(proto.commit_blocks + 1)
         ledger.reveal(round_id, reveals)
-        if _withheld(commits, reveals):  # a withheld reveal: wait out its window
-            ledger.advance(proto.reveal_blocks + 1)
+        if _withheld(commits, reveals):  # a withheld reveal: wait out its window (it ends a fixed time after opening)
+            ledger.advance(proto.commit_blocks + proto.reveal_blocks + 1)
         out = ledger.finalize(round_id)
         g_hat = rules.estimate(out.total, out.count, out.lo, out.hi, proto.estimator, proto.scale_bits)
         acc = out.accepted

@@ -123,6 +123,7 @@ def rounds_frame(record: Record, s: VistaSetup, runs: int, experiment: str, task
     t, b = len(logs), len(logs[0].loss)
     col = lambda name: np.stack([getattr(g, name) for g in logs]).reshape(-1)  # noqa: E731  [T*B], round-major
     paid = np.stack([g.paid for g in logs]).astype(np.float64) / TOKEN  # [T, B, N]
+    slashed = np.stack([g.slashed for g in logs]).astype(np.float64) / TOKEN
     adv = s.swarm.is_adversary
     return pd.DataFrame({
         "experiment": experiment,
@@ -135,6 +136,9 @@ def rounds_frame(record: Record, s: VistaSetup, runs: int, experiment: str, task
         "estimate_error": col("estimate_error"), "estimate_norm": np.stack(record.estimate_norms).reshape(-1),
         "reward_honest": paid[:, :, ~adv].sum(axis=2).reshape(-1),
         "reward_adversary": paid[:, :, adv].sum(axis=2).reshape(-1),
+        "slashed_honest": slashed[:, :, ~adv].sum(axis=2).reshape(-1),
+        "slashed_adversary": slashed[:, :, adv].sum(axis=2).reshape(-1),
+        "members": col("members"),
     })
 
 

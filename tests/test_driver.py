@@ -66,3 +66,31 @@ def test_a_silent_node_is_slashed_until_it_falls_below_the_minimum_and_the_hones
     assert [int(g.slashed[0, 2]) for g in logs] == [50, 25, 12, 0, 0, 0, 0, 0, 0, 0]
     assert [int(g.members[0]) for g in logs] == [3, 3, 3] + [2] * 7
     assert led.balances(members).stakes[:, 2].tolist() == [13, 13]
+
+
+class Vetoing:
+    """The swarm, but its adversaries commit and never reveal (a veto)."""
+
+    def __init__(self, swarm):
+        self.swarm, self.size = swarm, swarm.size
+
+    def round(self, round_id, addresses, *args):
+        commits, reveals = self.swarm.round(round_id, addresses, *args)
+        vetoing = {a for a, bad in zip(addresses, self.swarm.is_adversary) if bad}
+        return commits, [m for m in reveals if m.sender not in vetoing]
+
+
+def test_a_veto_rejects_the_round_and_costs_the_vetoing_node_half_its_stake():
+    """Every member commits (the commit phase ends at once), the adversary never reveals: the driver waits out the
+    reveal window, which ends a fixed time after the round opened, and the round is rejected."""
+    swarm = Swarm(2, 1, HonestReport(1.0), Mimic())
+    control = vista.params(GRID, MSE, eta_min=2.0, eta_max=8.0)
+    proto = ProtocolConfig(delta=1.0, reward=10, stake=100, min_stake=20)
+    led = MemoryLedger(min_stake=proto.min_stake)
+    members = node_addresses(3, 0)
+    provision(led, members, proto, 2)
+    logs = run(led, Quadratic(), Vetoing(swarm), control, proto, members=members, rounds=2,
+               rng=np.random.default_rng(0))
+    assert [bool(g.accepted[0]) for g in logs] == [False, False]
+    assert logs[0].slashed.tolist() == [[0, 0, 50]] and logs[1].slashed.tolist() == [[0, 0, 25]]
+    assert logs[1].loss[0] == logs[0].loss[0]  # rejected: the model did not move
