@@ -7,12 +7,19 @@ Transactions are signed locally with explicit gas (no estimation) and the sender
 asked for. On the embedded chain a signed transaction is applied to py-evm and mined at once, and its revert
 reason is read from the EVM's own result (eth-tester's receipt drops it). On an HTTP node, many transactions,
 receipts or dry runs go out as one JSON-RPC batch, and a failed transaction's reason is recovered by replaying
-it as a call.
+it as a call. The requests on that path (sending, receipts, dry runs, logs, the block number) go over one
+kept-alive connection as plain JSON-RPC (`_JsonRpc`): web3's provider costs about ten times the CPU per request,
+which a swarm of node processes sharing a few cores pays on every look at the chain.
 """
 from __future__ import annotations
 
+import http.client
+import json
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
+from itertools import count
+from urllib.parse import urlsplit
 from typing import Sequence
 
 from eth_abi import decode as abi_decode
@@ -65,6 +72,107 @@ class Receipt:
     contract_address: str | None = None
 
 
+class _JsonRpc:
+    """JSON-RPC over one kept-alive HTTP connection. A connection the node dropped while idle is reopened once;
+    a node that does not answer raises ConnectionError (an OSError)."""
+
+    def __init__(self, url: str, timeout: float = 60.0):
+        parts = urlsplit(url)
+        self.url, self.timeout = url, timeout
+        self._connection = (http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection)
+        self._address = (parts.hostname, parts.port)
+        self._path = parts.path or "/"
+        self._conn: http.client.HTTPConnection | None = None
+        self._ids = count(1)
+
+    def __call__(self, payload):
+        body = json.dumps(payload)
+        for attempt in (0, 1):
+            fresh = self._conn is None
+            if fresh:
+                self._conn = self._connection(*self._address, timeout=self.timeout)
+            try:
+                self._conn.request("POST", self._path, body, {"Content-Type": "application/json"})
+                return json.loads(self._conn.getresponse().read())
+            except (OSError, http.client.HTTPException) as exc:
+                self._conn.close()
+                self._conn = None
+                if fresh or attempt:
+                    raise ConnectionError(f"{self.url}: {type(exc).__name__}: {exc}") from None
+        raise AssertionError("unreachable")
+
+    def request(self, method: str, params: list) -> dict:
+        return self({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params})
+
+    def batch(self, requests: list[tuple[str, list]]) -> list[dict] | dict:
+        first = next(self._ids)
+        answers = self([{"jsonrpc": "2.0", "id": first + i, "method": m, "params": p}
+                        for i, (m, p) in enumerate(requests)])
+        for _ in requests[1:]:
+            next(self._ids)
+        return sorted(answers, key=lambda a: a.get("id", 0)) if isinstance(answers, list) else answers
+
+
+class Heads:
+    """New-block notifications from a node's websocket (eth_subscribe "newHeads", served by anvil on its HTTP
+    port): a process that waits for the chain to move blocks on them instead of polling it."""
+
+    def __init__(self, url: str, timeout: float = 5.0):
+        from websockets.sync.client import connect as ws_connect  # only the processes that wait load it
+
+        self._stack = ExitStack()
+        self._ws = self._stack.enter_context(ws_connect("ws" + url[len("http"):], open_timeout=timeout))
+        self._ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": ["newHeads"]}))
+        answer = json.loads(self._ws.recv(timeout=timeout))
+        if "result" not in answer:
+            self.close()
+            raise ConnectionError(f"{url}: no newHeads subscription ({answer.get('error')})")
+
+    def wait(self, timeout: float) -> bool:
+        """Block until a new head arrives or `timeout` seconds pass; True if one (or more: all are taken) came."""
+        try:
+            self._ws.recv(timeout=timeout)
+        except TimeoutError:
+            return False
+        except Exception as exc:  # the socket closed: the node went away
+            raise ConnectionError(f"newHeads: {type(exc).__name__}: {exc}") from None
+        while True:
+            try:
+                self._ws.recv(timeout=0)
+            except TimeoutError:
+                return True
+            except Exception:
+                return True
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """A log with where it came from: its block and its transaction."""
+
+    address: str
+    topics: tuple[bytes, ...]
+    data: bytes
+    block: int
+    tx_hash: bytes
+
+
+@dataclass(frozen=True)
+class SentTx:
+    """A mined transaction as its receipt records it: who paid, how much gas, whether it succeeded."""
+
+    block: int
+    tx_hash: bytes
+    sender: str
+    gas_used: int
+    ok: bool
+
+
+DEVNETS = ("anvil", "hardhat", "ganache", "ethereumtester")  # web3_clientVersion prefixes of local test chains
+
+
 @dataclass
 class Chain:
     w3: Web3
@@ -72,9 +180,12 @@ class Chain:
     funded: list[LocalAccount]  # prefunded accounts; [0] deploys and owns the contracts
     chain_id: int = 0
     _nonces: dict[str, int] = field(default_factory=dict)
+    _http: _JsonRpc | None = None  # set for a node reached over HTTP
 
     def __post_init__(self):
-        self.chain_id = self.w3.eth.chain_id
+        if self.target.startswith(("http://", "https://")) and self._http is None:
+            self._http = _JsonRpc(self.target)
+        self.chain_id = int(self._rpc("eth_chainId", []), 16) if self._http else self.w3.eth.chain_id
 
     @property
     def embedded(self) -> bool:
@@ -82,13 +193,14 @@ class Chain:
 
     @property
     def block_number(self) -> int:
-        return self.w3.eth.block_number
+        return int(self._rpc("eth_blockNumber", []), 16) if self._http else self.w3.eth.block_number
 
     # ------------------------------------------------------------------------------------------ sending
     def sign(self, tx: Tx) -> bytes:
         address = tx.sender.address
         if address not in self._nonces:
-            self._nonces[address] = self.w3.eth.get_transaction_count(address, "pending")
+            self._nonces[address] = (int(self._rpc("eth_getTransactionCount", [address, "pending"]), 16) if self._http
+                                     else self.w3.eth.get_transaction_count(address, "pending"))
         fields = {"type": 2, "chainId": self.chain_id, "nonce": self._nonces[address], "gas": tx.gas,
                   "value": tx.value, "data": tx.data, "maxFeePerGas": MAX_FEE, "maxPriorityFeePerGas": 0}
         if tx.to is not None:
@@ -155,6 +267,11 @@ class Chain:
     # ----------------------------------------------------------------------------------------- dry runs
     def call(self, sender: str, to: str, data: bytes) -> bytes:
         """eth_call in the context the next transaction will see (the pending block); raises `Reverted`."""
+        if self._http:
+            (answer,) = self.calls([(sender, to, data)])
+            if isinstance(answer, Reverted):
+                raise answer
+            return answer
         try:
             return bytes(self.w3.eth.call({"from": sender, "to": to, "data": data}, "pending"))
         except ContractLogicError as exc:
@@ -166,7 +283,7 @@ class Chain:
 
     def calls(self, requests: Sequence[tuple[str, str, bytes]]) -> list[bytes | Reverted]:
         """Several dry runs (sender, to, data); each answer is the output, or the `Reverted` it raised."""
-        if self.embedded or len(requests) < 2:
+        if not self._http:
             out: list[bytes | Reverted] = []
             for sender, to, data in requests:
                 try:
@@ -184,10 +301,68 @@ class Chain:
              topics: Sequence[bytes | None] = ()) -> list[tuple[str, tuple[bytes, ...], bytes]]:
         """Every log of `address` in blocks [from_block, to_block] whose topics match `topics` (None matches
         anything), in block and log order, as (address, topics, data)."""
-        query = {"address": address, "fromBlock": from_block, "toBlock": to_block,
-                 "topics": [None if t is None else "0x" + t.hex() for t in topics]}
-        return [(to_checksum_address(lg["address"]), tuple(bytes(t) for t in lg["topics"]), bytes(lg["data"]))
+        return [(e.address, e.topics, e.data) for e in self.log_entries(address, from_block, to_block, topics)]
+
+    def log_entries(self, address: str, from_block: int, to_block: int | str = "latest",
+                    topics: Sequence[bytes | None] = ()) -> list[LogEntry]:
+        """`logs`, each with its block number and transaction hash."""
+        hex_topics = [None if t is None else "0x" + t.hex() for t in topics]
+        if self._http:
+            block = lambda b: b if isinstance(b, str) else hex(b)  # noqa: E731
+            found = self._rpc("eth_getLogs", [{"address": address, "fromBlock": block(from_block),
+                                               "toBlock": block(to_block), "topics": hex_topics}])
+            return [LogEntry(to_checksum_address(lg["address"]), tuple(bytes.fromhex(t[2:]) for t in lg["topics"]),
+                             bytes.fromhex(lg["data"][2:]), int(lg["blockNumber"], 16),
+                             bytes.fromhex(lg["transactionHash"][2:])) for lg in found]
+        query = {"address": address, "fromBlock": from_block, "toBlock": to_block, "topics": hex_topics}
+        return [LogEntry(to_checksum_address(lg["address"]), tuple(bytes(t) for t in lg["topics"]), bytes(lg["data"]),
+                         int(lg["blockNumber"]), bytes(lg["transactionHash"]))
                 for lg in self.w3.eth.get_logs(query)]
+
+    def sent(self, from_block: int, to_block: int, senders: set[str] | None = None) -> list[SentTx]:
+        """Every transaction mined in blocks [from_block, to_block] (those of `senders` only, when given), with
+        its receipt's gas; over HTTP in batches of blocks and receipts."""
+        numbers = list(range(from_block, to_block + 1))
+        txs = []
+        for lo in range(0, len(numbers), 200):
+            chunk = numbers[lo:lo + 200]
+            if self.embedded:
+                blocks = [self.w3.eth.get_block(n, full_transactions=True) for n in chunk]
+                found = [(b["number"], bytes(t["hash"]), to_checksum_address(t["from"]))
+                         for b in blocks for t in b["transactions"]]
+            else:
+                blocks = self._batch([("eth_getBlockByNumber", [hex(n), True]) for n in chunk])
+                found = [(int(b["number"], 16), bytes(HexBytes(t["hash"])), to_checksum_address(t["from"]))
+                         for b in blocks for t in b["transactions"]]
+            txs += [t for t in found if senders is None or t[2] in senders]
+        if self.embedded:
+            receipts = [self.w3.eth.get_transaction_receipt(h) for _, h, _ in txs]
+            gas = [(r["gasUsed"], r["status"] == 1) for r in receipts]
+        else:
+            gas = []
+            for lo in range(0, len(txs), 200):
+                answers = self._batch([("eth_getTransactionReceipt", ["0x" + h.hex()]) for _, h, _ in txs[lo:lo + 200]])
+                gas += [(int(r["gasUsed"], 16), int(r["status"], 16) == 1) for r in answers]
+        return [SentTx(b, h, a, g, ok) for (b, h, a), (g, ok) in zip(txs, gas)]
+
+    def balance(self, address: str) -> int:
+        """Ether (wei) held by `address`."""
+        return self.w3.eth.get_balance(to_checksum_address(address))
+
+    def code(self, address: str) -> bytes:
+        """The runtime code at `address` (empty where no contract lives)."""
+        return bytes(self.w3.eth.get_code(to_checksum_address(address)))
+
+    def heads(self) -> Heads | None:
+        """A websocket subscription to new blocks, where the node offers one (None on the embedded chain)."""
+        return Heads(self.target) if self._http else None
+
+    @property
+    def devnet(self) -> bool:
+        """A local test chain whose blocks may be mined at will (the embedded chain, anvil, hardhat)."""
+        if self.embedded:
+            return True
+        return self.w3.client_version.lower().replace("-", "").startswith(DEVNETS)
 
     # ------------------------------------------------------------------------------------------- blocks
     def mine(self, blocks: int) -> None:
@@ -213,13 +388,13 @@ class Chain:
 
     # -------------------------------------------------------------------------------------------- rpc
     def _rpc(self, method: str, params: list):
-        answer = self.w3.provider.make_request(method, params)
+        answer = self._http.request(method, params) if self._http else self.w3.provider.make_request(method, params)
         if "error" in answer:
             raise RuntimeError(f"{self.target}: {method}: {answer['error']}")
         return answer["result"]
 
     def _batch(self, requests: list[tuple[str, list]], *, errors: bool = False) -> list:
-        answers = self.w3.provider.make_batch_request(requests)
+        answers = self._http.batch(requests) if self._http else self.w3.provider.make_batch_request(requests)
         if not isinstance(answers, list):
             raise RuntimeError(f"{self.target}: batch refused: {answers.get('error')}")
         if errors:
@@ -254,11 +429,14 @@ def _rpc_receipt(rec: dict) -> Receipt:
                    int(rec["status"], 16) == 1, "", logs, to_checksum_address(created) if created else None)
 
 
-def connect(target: str = EMBEDDED, *, block_gas_limit: int = EMBEDDED_BLOCK_GAS) -> Chain:
+def connect(target: str = EMBEDDED, *, block_gas_limit: int = EMBEDDED_BLOCK_GAS,
+            accounts: list[LocalAccount] | None = None) -> Chain:
     """A chain: "embedded" (eth-tester + py-evm, in process), "revm" (the same, faster, for fuzzing) or the
     URL of a node such as anvil.
 
     `block_gas_limit` applies to the in-process chains (a genesis override); start anvil with --gas-limit.
+    `accounts` replaces a node's prefunded dev accounts as `funded` (a node process that should hold no key but
+    its own passes just that one).
     """
     if target == EMBEDDED:
         from eth_tester import EthereumTester, PyEVMBackend
@@ -278,6 +456,7 @@ def connect(target: str = EMBEDDED, *, block_gas_limit: int = EMBEDDED_BLOCK_GAS
                 ).is_connected():
         raise ConnectionError(f"chain: no node answers at {target}; start one with `deml chain up`")
     w3 = Web3(HTTPProvider(target, request_kwargs={"timeout": 60}))
-    Account.enable_unaudited_hdwallet_features()
-    funded = [Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(10)]
-    return Chain(w3, target, funded)
+    if accounts is None:
+        Account.enable_unaudited_hdwallet_features()
+        accounts = [Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(10)]
+    return Chain(w3, target, list(accounts))

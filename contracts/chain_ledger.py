@@ -222,18 +222,32 @@ class ChainLedger:
         self._flush()
         self.deployment.expire(round_id)
 
+    # ---------------------------------------------------------------------------- rounds opened elsewhere
+    def adopt(self, round_id: int, candidates: Sequence[str]) -> None:
+        """Take over the round in flight that was opened for `candidates` by an earlier process (a DC before its
+        restart): `finalize` then settles it and lays its outcome over them."""
+        opened = self._round(round_id)
+        self._live = _Live(round_id, [to_checksum_address(a) for a in candidates], opened.members, opened.dim,
+                           opened.block)
+
+    def laid_out(self, out: Outcome, candidates: Sequence[str], dim: int) -> RoundOutcome:
+        """A settled round read from the chain (`contracts.client.rounds`), laid out over its candidates as
+        `finalize` returns it (no gas: this process sent nothing)."""
+        return self._round_outcome(out, _Live(out.round_id, [to_checksum_address(a) for a in candidates],
+                                              out.members, dim, 0))
+
     # -------------------------------------------------------------------------------------------- internals
     def _round(self, round_id: int) -> _Live:
         """The round this ledger opened, or one opened elsewhere, read from its RoundOpened event."""
         if self._live is not None and self._live.round_id == round_id:
             return self._live
         d = self.deployment
-        raw = self.chain.logs(d.coordinator.address, 0, "latest",
-                              [d.coordinator.topic("RoundOpened"), round_id.to_bytes(32, "big")])
+        raw = self.chain.log_entries(d.coordinator.address, 0, "latest",
+                                     [d.coordinator.topic("RoundOpened"), round_id.to_bytes(32, "big")])
         if not raw:
             raise ledger_error("bad round", f"round {round_id} was never opened")
-        (opened,) = d.coordinator.decode_logs(raw[:1])
-        return _Live(round_id, list(opened.args["members"]), opened.args["members"], opened.args["dim"], 0)
+        (opened,) = d.coordinator.decode_logs([(raw[0].address, raw[0].topics, raw[0].data)])
+        return _Live(round_id, list(opened.args["members"]), opened.args["members"], opened.args["dim"], raw[0].block)
 
     def _still_to_do(self, fn: str, calls: list[tuple[tuple, LocalAccount]]) -> list[tuple[tuple, LocalAccount]]:
         """Per-node messages minus those already done (each node's first only): a dry run of each raises any

@@ -71,7 +71,7 @@ def setup(cfg: VistaConfig, dim: int, *, progress: bool = True) -> VistaSetup:
     table = solve(game(cfg, dim), cfg.eta_grid(), progress=progress)
     names, control = methods(cfg, table)
     swarm = Swarm(cfg.honest, cfg.adversaries, HonestReport(cfg.delta),
-                  RationalAdversary(table) if cfg.adversaries else None, collude=True)
+                  RationalAdversary(table) if cfg.adversaries else None, collude=True, seed=cfg.seed)
     reward = int(cfg.reward * TOKEN)
     # the smallest slash (half the minimum stake) equals the reward: withholding never pays (docs/protocol.md)
     proto = ProtocolConfig(delta=cfg.delta, reward=reward, stake=10 * reward, min_stake=2 * reward,
@@ -108,13 +108,15 @@ def play(ledger: Ledger, addresses: list[str], task: Objective, s: VistaSetup, r
         on_round=hook)
 
 
-def rounds_frame(record: Record, s: VistaSetup, runs: int, experiment: str, task: Objective) -> pd.DataFrame:
-    """One row per method x run x round (long format), built column-wise from the stacked logs."""
+def rounds_frame(record: Record, s: VistaSetup, runs: int, experiment: str, task: Objective,
+                 adversary: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per method x run x round (long format), built column-wise from the stacked logs. `adversary` [N]
+    marks the adversarial nodes (default: the setup's swarm, honest first)."""
     logs = record.logs
     t, b = len(logs), len(logs[0].loss)
     col = lambda name: np.stack([getattr(g, name) for g in logs]).reshape(-1)  # noqa: E731  [T*B], round-major
     paid = np.stack([g.paid for g in logs]).astype(np.float64) / TOKEN  # [T, B, N]
-    adv = s.swarm.is_adversary
+    adv = s.swarm.is_adversary if adversary is None else np.asarray(adversary, dtype=bool)
     return pd.DataFrame({
         "experiment": experiment,
         "method": np.tile(np.repeat(s.names, runs), t),
@@ -138,11 +140,12 @@ def runs_frame(rounds: pd.DataFrame, diverging: np.ndarray) -> pd.DataFrame:
     return out.reset_index().assign(diverging=diverging)
 
 
-def vista_tables(record: Record, s: VistaSetup, runs: int, experiment: str, task: Objective) -> Tables:
+def vista_tables(record: Record, s: VistaSetup, runs: int, experiment: str, task: Objective,
+                 adversary: np.ndarray | None = None) -> Tables:
     """rounds.parquet and summary.parquet; divergence is judged as the DC would, from what it saw."""
     stack = lambda name: np.stack([getattr(g, name) for g in record.logs])  # noqa: E731  [T, B]
     flags = vista.diverging(np.stack(record.estimate_norms), stack("accepted"), stack("tau"))
-    rounds = rounds_frame(record, s, runs, experiment, task)
+    rounds = rounds_frame(record, s, runs, experiment, task, adversary)
     return {"rounds": rounds, "summary": runs_frame(rounds, flags)}
 
 

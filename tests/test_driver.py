@@ -14,7 +14,7 @@ MSE = 0.2 * GRID**2
 
 
 def simulate(seed, attack, rounds=60, batch=3, adversaries=3):
-    swarm = Swarm(1, adversaries, HonestReport(1.0), attack)
+    swarm = Swarm(1, adversaries, HonestReport(1.0), attack, seed=seed)
     control = vista.params(GRID, MSE, eta_min=2.0, eta_max=8.0, repeat=batch)
     proto = ProtocolConfig(delta=1.0, reward=10, stake=100, min_stake=20)
     led = MemoryLedger(batch=batch, min_stake=proto.min_stake)

@@ -1,0 +1,62 @@
+"""What every long-running protocol process (the DC service, a node) needs besides the protocol itself:
+bounded patience with a peer that stopped answering, and a stopwatch of where its time goes.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+
+class Unreachable(Exception):
+    """A peer (the chain's RPC endpoint, the model store) stopped answering for longer than the process's
+    patience. The message is one line: what, for how long, and the last error."""
+
+
+@dataclass
+class Patience:
+    """Retry with a doubling backoff (`first`, 2 `first`, ... capped at `cap` seconds) up to `tries` failures in a
+    row; `ok()` after any success starts the count again. The `tries`-th failure raises Unreachable."""
+
+    tries: int = 8
+    first: float = 0.25
+    cap: float = 4.0
+    failures: int = 0
+    waited: float = 0.0
+
+    def failed(self, what: str, exc: BaseException) -> None:
+        self.failures += 1
+        if self.failures >= self.tries:
+            raise Unreachable(f"{what}: no answer after {self.failures} tries over {self.waited:.0f} s "
+                              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'})")
+        delay = min(self.first * 2 ** (self.failures - 1), self.cap)
+        time.sleep(delay)
+        self.waited += delay
+
+    def ok(self) -> None:
+        self.failures, self.waited = 0, 0.0
+
+
+@dataclass
+class Stopwatch:
+    """Seconds and counts per named part (e.g. "rpc", "poll", "hash", "gradient"), written as JSON on request."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    @contextmanager
+    def __call__(self, part: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[part] += time.perf_counter() - t0
+            self.counts[part] += 1
+
+    def dump(self, path: Path | None, **extra) -> None:
+        if path is not None:
+            Path(path).write_text(json.dumps({"seconds": dict(self.seconds), "counts": dict(self.counts), **extra}))
