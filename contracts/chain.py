@@ -113,41 +113,6 @@ class _JsonRpc:
         return sorted(answers, key=lambda a: a.get("id", 0)) if isinstance(answers, list) else answers
 
 
-class Heads:
-    """New-block notifications from a node's websocket (eth_subscribe "newHeads", served by anvil on its HTTP
-    port): a process that waits for the chain to move blocks on them instead of polling it."""
-
-    def __init__(self, url: str, timeout: float = 5.0):
-        from websockets.sync.client import connect as ws_connect  # only the processes that wait load it
-
-        self._stack = ExitStack()
-        self._ws = self._stack.enter_context(ws_connect("ws" + url[len("http"):], open_timeout=timeout))
-        self._ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": ["newHeads"]}))
-        answer = json.loads(self._ws.recv(timeout=timeout))
-        if "result" not in answer:
-            self.close()
-            raise ConnectionError(f"{url}: no newHeads subscription ({answer.get('error')})")
-
-    def wait(self, timeout: float) -> bool:
-        """Block until a new head arrives or `timeout` seconds pass; True if one (or more: all are taken) came."""
-        try:
-            self._ws.recv(timeout=timeout)
-        except TimeoutError:
-            return False
-        except Exception as exc:  # the socket closed: the node went away
-            raise ConnectionError(f"newHeads: {type(exc).__name__}: {exc}") from None
-        while True:
-            try:
-                self._ws.recv(timeout=0)
-            except TimeoutError:
-                return True
-            except Exception:
-                return True
-
-    def close(self) -> None:
-        self._stack.close()
-
-
 @dataclass(frozen=True)
 class LogEntry:
     """A log with where it came from: its block and its transaction."""
@@ -181,6 +146,12 @@ class Chain:
     chain_id: int = 0
     _nonces: dict[str, int] = field(default_factory=dict)
     _http: _JsonRpc | None = None  # set for a node reached over HTTP
+    _sync: bool | None = None  # does the node answer eth_sendRawTransactionSync? (None: not asked yet)
+    # the embedded chain's logs and transactions as applied here (every one goes through `_apply`): eth-tester's
+    # own get_logs reads every receipt of the range, each call, which a process that waits on the chain pays often
+    _journal: list = field(default_factory=list)
+    _applied: list = field(default_factory=list)
+    _marks: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.target.startswith(("http://", "https://")) and self._http is None:
@@ -217,15 +188,34 @@ class Chain:
         try:
             if self.embedded:
                 return [self._apply(raw) for raw in raws]
-            if ordered or len(raws) == 1:
-                hashes = [self._rpc("eth_sendRawTransaction", ["0x" + r.hex()]) for r in raws]
-            else:
-                hashes = self._batch([("eth_sendRawTransaction", ["0x" + r.hex()]) for r in raws])
-            receipts = self._receipts(hashes)
+            receipts = self._send_sync(raws, ordered) if self._sync is not False else None
+            if receipts is None:
+                if ordered or len(raws) == 1:
+                    hashes = [self._rpc("eth_sendRawTransaction", ["0x" + r.hex()]) for r in raws]
+                else:
+                    hashes = self._batch([("eth_sendRawTransaction", ["0x" + r.hex()]) for r in raws])
+                receipts = self._receipts(hashes)
         except Exception:
             self._nonces.clear()  # a transaction the node refused outright did not use its nonce
             raise
         return [r if r.ok else replace(r, reason=self._replay(tx)) for r, tx in zip(receipts, txs)]
+
+    def _send_sync(self, raws: list[bytes], ordered: bool) -> list[Receipt] | None:
+        """eth_sendRawTransactionSync (EIP-7966: the node answers with the receipt once the transaction is mined),
+        saving the receipt polls; None (and never again on this chain) where the node does not know it."""
+        calls = [("eth_sendRawTransactionSync", ["0x" + r.hex()]) for r in raws]
+        answers = [self._http.request(*c) for c in calls] if ordered or len(raws) == 1 else self._http.batch(calls)
+        unknown = [a for a in answers if "error" in a and a["error"].get("code") == -32601]
+        if unknown:
+            if len(unknown) != len(answers):  # some went out under the method after all: never seen here
+                raise RuntimeError(f"{self.target}: eth_sendRawTransactionSync answered for some transactions only")
+            self._sync = False
+            return None
+        for a in answers:
+            if "error" in a:
+                raise RuntimeError(f"{self.target}: eth_sendRawTransactionSync: {a['error'].get('message')}")
+        self._sync = True
+        return [_rpc_receipt(a["result"]) for a in answers]
 
     def _receipts(self, hashes: list[str], timeout: float = 30.0) -> list[Receipt]:
         """Receipts of sent transactions, polled until mined (an automining node mines a batch in moments)."""
@@ -255,6 +245,9 @@ class Chain:
                    if evm_tx.to == b"" and not computation.is_error else None)
         logs = tuple((to_checksum_address(a), tuple(t.to_bytes(32, "big") for t in topics), data)
                      for a, topics, data in computation.get_log_entries())
+        self._journal += [LogEntry(a, t, d, block.number, evm_tx.hash) for a, t, d in logs]
+        self._applied.append(SentTx(block.number, evm_tx.hash, to_checksum_address(evm_tx.sender), receipt.gas_used,
+                                    not computation.is_error))
         return Receipt(evm_tx.hash, block.number, receipt.gas_used, not computation.is_error, reason, logs, created)
 
     def _replay(self, tx: Tx) -> str:
@@ -304,9 +297,13 @@ class Chain:
         return [(e.address, e.topics, e.data) for e in self.log_entries(address, from_block, to_block, topics)]
 
     def log_entries(self, address: str, from_block: int, to_block: int | str = "latest",
-                    topics: Sequence[bytes | None] = ()) -> list[LogEntry]:
-        """`logs`, each with its block number and transaction hash."""
-        hex_topics = [None if t is None else "0x" + t.hex() for t in topics]
+                    topics: Sequence[bytes | Sequence[bytes] | None] = ()) -> list[LogEntry]:
+        """`logs`, each with its block number and transaction hash; a list in `topics` matches any of its topics."""
+        hex_topics = _hex_topics(topics)
+        if self.embedded:
+            last = self.block_number if to_block == "latest" else to_block
+            return [e for e in self._journal if e.address == to_checksum_address(address)
+                    and from_block <= e.block <= last and _matches(e.topics, topics)]
         if self._http:
             block = lambda b: b if isinstance(b, str) else hex(b)  # noqa: E731
             found = self._rpc("eth_getLogs", [{"address": address, "fromBlock": block(from_block),
@@ -322,6 +319,9 @@ class Chain:
     def sent(self, from_block: int, to_block: int, senders: set[str] | None = None) -> list[SentTx]:
         """Every transaction mined in blocks [from_block, to_block] (those of `senders` only, when given), with
         its receipt's gas; over HTTP in batches of blocks and receipts."""
+        if self.embedded:
+            return [t for t in self._applied if from_block <= t.block <= to_block
+                    and (senders is None or t.sender in senders)]
         numbers = list(range(from_block, to_block + 1))
         txs = []
         for lo in range(0, len(numbers), 200):
@@ -353,9 +353,10 @@ class Chain:
         """The runtime code at `address` (empty where no contract lives)."""
         return bytes(self.w3.eth.get_code(to_checksum_address(address)))
 
-    def heads(self) -> Heads | None:
-        """A websocket subscription to new blocks, where the node offers one (None on the embedded chain)."""
-        return Heads(self.target) if self._http else None
+    def feed(self, address: str, start: int, events: Sequence[bytes] = ()) -> "Feed":
+        """`address`'s logs (those whose first topic is among `events`, when given) from block `start` on, and the
+        chain's head, as they come (see Feed)."""
+        return Feed(self, address, start, events)
 
     @property
     def devnet(self) -> bool:
@@ -374,11 +375,16 @@ class Chain:
             self._rpc("anvil_mine", [hex(blocks)])
 
     def snapshot(self):
-        return self._rpc("evm_snapshot", [])
+        snap = self._rpc("evm_snapshot", [])
+        self._marks[snap] = (len(self._journal), len(self._applied))
+        return snap
 
     def revert(self, snapshot) -> None:
         self._rpc("evm_revert", [snapshot])
         self._nonces.clear()
+        if snapshot in self._marks:
+            logs, applied = self._marks[snapshot]
+            del self._journal[logs:], self._applied[applied:]
 
     def give_ether(self, address: str, wei: int) -> None:
         """Ether for gas, from the first prefunded account."""
@@ -403,6 +409,17 @@ class Chain:
             if "error" in a:
                 raise RuntimeError(f"{self.target}: {a['error'].get('message')}")
         return [a["result"] for a in answers]
+
+
+def _matches(have: tuple[bytes, ...], want: Sequence[bytes | Sequence[bytes] | None]) -> bool:
+    """eth_getLogs' topic filter: position by position, None matches anything, a list any of its topics."""
+    return len(have) >= len(want) and all(
+        w is None or (have[i] == w if isinstance(w, bytes) else have[i] in w) for i, w in enumerate(want))
+
+
+def _hex_topics(topics: Sequence[bytes | Sequence[bytes] | None]) -> list:
+    hexed = lambda t: "0x" + t.hex()  # noqa: E731
+    return [None if t is None else hexed(t) if isinstance(t, bytes) else [hexed(x) for x in t] for t in topics]
 
 
 def _decode_reason(output: bytes) -> str:
@@ -460,3 +477,89 @@ def connect(target: str = EMBEDDED, *, block_gas_limit: int = EMBEDDED_BLOCK_GAS
         Account.enable_unaudited_hdwallet_features()
         accounts = [Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(10)]
     return Chain(w3, target, list(accounts))
+
+
+class Feed:
+    """A contract's logs from a block on, in chain order, and the chain's head block, for a process that waits on
+    the chain. Over HTTP the logs are pushed on the node's websocket (eth_subscribe "logs", which anvil serves on
+    its HTTP port), so a look at the chain costs no request while they flow; the logs before the subscription are
+    read once, and the head is asked for only after a wait in which none came (the block numbers of the logs
+    keep it current otherwise; subscribing to every new head too costs the node more than those few requests).
+    On the embedded chain (or a node without a websocket) each look reads the new blocks' logs instead.
+
+        feed = chain.feed(coordinator, start)
+        entries, head = feed.next(timeout)      # what arrived since the last call (waits up to timeout for it)
+    """
+
+    def __init__(self, chain: Chain, address: str, start: int, events: Sequence[bytes] = ()):
+        self.chain, self.address, self.cursor = chain, to_checksum_address(address), start
+        self.topics = [list(events)] if events else []  # the events a process needs: fewer to push and to decode
+        self.head = start - 1
+        self._pending: list[LogEntry] = []
+        self._ws = None
+        self._stack = ExitStack()
+        if chain._http is not None:
+            self._subscribe()
+
+    def _subscribe(self) -> None:
+        from websockets.sync.client import connect as ws_connect  # only the processes that wait load it
+
+        try:
+            self._ws = self._stack.enter_context(ws_connect("ws" + self.chain.target[len("http"):], open_timeout=5,
+                                                            max_queue=None))
+            self._ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe",
+                                      "params": ["logs", {"address": self.address,
+                                                          "topics": _hex_topics(self.topics)}]}))
+            if "result" not in json.loads(self._ws.recv(timeout=5)):
+                raise ConnectionError(f"{self.chain.target}: eth_subscribe logs refused")
+        except (OSError, TimeoutError) as exc:
+            self.close()
+            raise ConnectionError(f"{self.chain.target}: no websocket subscription ({exc})") from None
+        except Exception:  # websockets' handshake errors: the node offers no websocket; read by polling instead
+            self.close()
+            return
+        self._catch_up()
+
+    def _catch_up(self) -> None:
+        """The logs up to the head, read once; what the subscription pushes afterwards starts after them."""
+        head = self.chain.block_number
+        if head >= self.cursor:
+            self._pending += self.chain.log_entries(self.address, self.cursor, head, self.topics)
+        self.cursor, self.head = head + 1, max(self.head, head)
+
+    def next(self, timeout: float = 0.0) -> tuple[list[LogEntry], int]:
+        """The logs that arrived since the last call, and the head; waits up to `timeout` seconds when none did."""
+        if self._ws is None:
+            self._catch_up()
+            if not self._pending and timeout > 0:
+                time.sleep(timeout)
+                self._catch_up()
+        elif not self._pending:
+            self._receive(timeout)
+        out, self._pending = self._pending, []
+        return out, self.head
+
+    def _receive(self, timeout: float) -> None:
+        wait = timeout
+        while True:
+            try:
+                message = self._ws.recv(timeout=wait)
+            except TimeoutError:
+                if wait:  # nothing came: blocks may have passed without a log (a devnet mined forward)
+                    self.head = max(self.head, self.chain.block_number)
+                return
+            except Exception as exc:  # the socket closed: the node went away
+                raise ConnectionError(f"{self.chain.target}: websocket closed ({type(exc).__name__})") from None
+            item = json.loads(message).get("params", {}).get("result", {})
+            if "topics" in item and not item.get("removed"):
+                block = int(item["blockNumber"], 16)
+                self.head = max(self.head, block)
+                if block >= self.cursor:
+                    self._pending.append(LogEntry(
+                        to_checksum_address(item["address"]), tuple(bytes.fromhex(t[2:]) for t in item["topics"]),
+                        bytes.fromhex(item["data"][2:]), block, bytes.fromhex(item["transactionHash"][2:])))
+            wait = 0  # take whatever else has arrived, without waiting
+
+    def close(self) -> None:
+        self._stack.close()
+        self._ws = None

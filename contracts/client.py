@@ -26,7 +26,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
 from contracts.build import artifact
-from contracts.chain import TX_GAS_CAP, Chain, Receipt, Reverted, Tx
+from contracts.chain import TX_GAS_CAP, Chain, LogEntry, Receipt, Reverted, Tx
 from protocol.commitment import keccak
 from protocol.deployment import CONTRACTS, DeploymentRecord, check
 from protocol.ledger import MAX_DIM, MAX_MEMBERS, LedgerError, ledger_error
@@ -468,18 +468,33 @@ class RoundRecord:
         return outcome_of(self.round_id, self.events)
 
 
+class RoundBook:
+    """Rounds as their events come in (read at once by `rounds`, or as a `Feed` delivers them), in round order."""
+
+    def __init__(self, d: Deployment):
+        self.d = d
+        self._found: dict[int, RoundRecord] = {}
+
+    def add(self, entries: Sequence[LogEntry]) -> None:
+        for entry in entries:
+            for event in self.d.coordinator.decode_logs([(entry.address, entry.topics, entry.data)]):
+                rid = event.args.get("round_id")
+                if event.name == "RoundOpened":
+                    self._found[rid] = RoundRecord(rid, event.args, entry.block)
+                if rid in self._found:
+                    self._found[rid].events.append(event)
+                    self._found[rid].sources.append((entry.block, entry.tx_hash))
+
+    @property
+    def records(self) -> list[RoundRecord]:
+        return [self._found[r] for r in sorted(self._found)]
+
+
 def rounds(d: Deployment, from_block: int, to_block: int | str = "latest") -> list[RoundRecord]:
     """Every round opened in blocks [from_block, to_block], from the coordinator's events, in round order."""
-    found: dict[int, RoundRecord] = {}
-    for entry in d.chain.log_entries(d.coordinator.address, from_block, to_block):
-        for event in d.coordinator.decode_logs([(entry.address, entry.topics, entry.data)]):
-            rid = event.args.get("round_id")
-            if event.name == "RoundOpened":
-                found[rid] = RoundRecord(rid, event.args, entry.block)
-            if rid in found:
-                found[rid].events.append(event)
-                found[rid].sources.append((entry.block, entry.tx_hash))
-    return [found[r] for r in sorted(found)]
+    book = RoundBook(d)
+    book.add(d.chain.log_entries(d.coordinator.address, from_block, to_block))
+    return book.records
 
 
 def funded(d: Deployment, from_block: int) -> int:

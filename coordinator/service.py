@@ -46,11 +46,12 @@ class NotEnoughMembers(RuntimeError):
 
 @dataclass(frozen=True)
 class Clock:
-    """How the service waits for the members: look at the chain every `poll` seconds; after `grace` seconds with
-    no new commit or reveal, mine a devnet past the window the silent members hold open."""
+    """How the service waits for the members: for news from the chain up to `poll` seconds at a time (it is
+    pushed where the chain offers a websocket); after `grace` seconds with no new commit or reveal, it mines a
+    devnet past the window the silent members hold open."""
 
     grace: float = 5.0
-    poll: float = 0.005
+    poll: float = 0.05
 
 
 @dataclass
@@ -108,12 +109,12 @@ class Service:
         self.members = [to_checksum_address(a) for a in members]
         self.rounds, self.models, self.from_block, self.clock = rounds, models, from_block, clock
         self.patience = patience or Patience()
-        self.pump = pump or (lambda: time.sleep(clock.poll))
+        self.pump = pump or (lambda: None)  # what else runs while it waits (embedded: every node's step)
         self.on_round, self.say = on_round, say
         self.watch = stopwatch or Stopwatch()
         self.chain, self.deployment = ledger.chain, ledger.deployment
         self._devnet: bool | None = None
-        self._mark = from_block  # no event of the round in flight lies before this block
+        self._feed = None  # the coordinator's events as they come (contracts.chain.Feed)
 
     # ------------------------------------------------------------------------------------------ joining
     def provision(self) -> None:
@@ -146,7 +147,7 @@ class Service:
                 self.say(f"{len(self.members) - len(joined)} participants have not registered; they sit out")
                 return
             self.pump()
-            time.sleep(0.05)
+            time.sleep(0.25)
 
     # ------------------------------------------------------------------------------------------- rounds
     def replay(self) -> Replayed:
@@ -155,14 +156,23 @@ class Service:
         with self.watch("gradient"):
             return replay(records, self.ledger, self.task, self.control, self.proto, self.members)
 
-    def run(self) -> State:
-        """Rounds until `rounds` have settled on chain. A lost connection: wait (bounded by the patience), then
-        rebuild from the chain and go on; Unreachable once the patience is spent."""
+    def run(self, join_timeout: float = 60.0) -> State:
+        """Provision the members, wait up to `join_timeout` seconds for them to register, then rounds until
+        `rounds` have settled on chain. A lost connection: wait (bounded by the patience), then rebuild from the
+        chain and go on; Unreachable once the patience is spent."""
+        joined = False
         while True:
             try:
+                if not joined:
+                    self.provision()
+                    self.wait_for_members(join_timeout)
+                    joined = True
                 return self._run()
             except OSError as exc:
                 self.say(f"lost the chain ({type(exc).__name__}); rebuilding from its events")
+                if self._feed is not None:
+                    self._feed.close()
+                    self._feed = None
                 self.patience.failed(f"chain {self.chain.target}", exc)
 
     def _run(self) -> State:
@@ -171,15 +181,12 @@ class Service:
         if done.in_flight is not None and state.settled < self.rounds:
             rec = done.in_flight
             self.say(f"round {rec.round_id + 1}: in flight since block {rec.block}; taking it over")
-            self._mark = rec.block
             self.ledger.adopt(rec.round_id, self.members)
             self.models.put(state.theta[0])
             state = self._play(state, opened=rec.round_id)
         while state.settled < self.rounds:
             with self.watch("hash"):
                 self.models.put(state.theta[0])  # before the round opens: a member fetches it at once
-            with self.watch("rpc"):
-                self._mark = self.chain.block_number
             state = self._play(state)
         return state
 
@@ -202,27 +209,38 @@ class Service:
             self._wait(round_id)
 
     def _wait(self, round_id: int) -> None:
-        d = self.deployment
+        c = self.deployment.coordinator
+        kinds = {c.topic(name): name for name in ("RoundOpened", "Committed", "Revealed")}
+        if self._feed is None:
+            self._feed = self.chain.feed(c.address, self.from_block, list(kinds))
         topic = round_id.to_bytes(32, "big")
+        opened, committed, revealed = None, set(), set()
         seen, quiet_since = (-1, -1), time.monotonic()
         while True:
+            entries, head = self._feed.next(self.clock.poll)
             with self.watch("poll"):
-                entries = self.chain.log_entries(d.coordinator.address, self._mark, "latest", [None, topic])
-                events = d.coordinator.decode_logs([(e.address, e.topics, e.data) for e in entries])
-                block = self.chain.block_number
-            opened = next(e.args for e in events if e.name == "RoundOpened")
-            committed = {e.args["node"] for e in events if e.name == "Committed"}
-            revealed = {e.args["node"] for e in events if e.name == "Revealed"}
-            reveal_open = len(committed) == len(opened["members"]) or block > opened["commit_deadline"]
-            if (reveal_open and revealed == committed) or block > opened["reveal_deadline"]:
+                for x in entries:
+                    if x.topics[1] != topic:
+                        continue
+                    kind = kinds[x.topics[0]]
+                    if kind == "RoundOpened":
+                        opened = c.decode_logs([(x.address, x.topics, x.data)])[0].args
+                    else:
+                        (committed if kind == "Committed" else revealed).add(x.topics[2])
+            if opened is None:  # its RoundOpened is still on its way
+                self.pump()
+                continue
+            reveal_open = len(committed) == len(opened["members"]) or head > opened["commit_deadline"]
+            if (reveal_open and revealed == committed) or head > opened["reveal_deadline"]:
                 return
             if (len(committed), len(revealed)) != seen:
                 seen, quiet_since = (len(committed), len(revealed)), time.monotonic()
             elif time.monotonic() - quiet_since > self.clock.grace and self.devnet:
                 target = opened["reveal_deadline"] if reveal_open else opened["commit_deadline"]
-                self.say(f"round {round_id + 1}: {len(opened['members']) - len(committed if not reveal_open else revealed)}"
-                         f" members silent for {self.clock.grace:g} s; mining past block {target}")
-                self.chain.mine(target + 1 - block)
+                silent = len(opened["members"]) - len(revealed if reveal_open else committed)
+                self.say(f"round {round_id + 1}: {silent} members silent for {self.clock.grace:g} s; mining past "
+                         f"block {target}")
+                self.chain.mine(target + 1 - head)
                 quiet_since = time.monotonic()
             self.pump()
 

@@ -21,6 +21,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
 
 from contracts.client import Deployment
 from nodes.seeds import coalition_rng, node_rng
@@ -29,6 +30,14 @@ from protocol.commitment import commitment, keccak
 from protocol.ledger import DuplicateMessage, LedgerError, WindowError
 from protocol.process import Patience, Stopwatch
 from protocol.store import StoreClient
+
+
+WATCHED = ("RoundOpened", "Committed", "Revealed", "Finalized", "Expired")  # the coordinator's events a node needs
+
+
+def _node(topic: bytes) -> str:
+    """The address in an indexed address topic."""
+    return to_checksum_address(topic[12:])
 
 
 class Reporter(Protocol):
@@ -96,79 +105,100 @@ class Node:
         self.patience = patience or Patience()
         self.say = say
         self.watch = stopwatch or Stopwatch()
-        self.cursor = from_block  # the next block whose events are still to be read
+        self.cursor = from_block  # events before this block have been read
         self.rounds: dict[int, _Round] = {}
+        self._feed = None
+        self._kinds = {deployment.coordinator.topic(name): name for name in WATCHED}  # topic -> event name
         self._suspect = False  # a transaction may have gone out unconfirmed: dry-run the next one first
 
     # --------------------------------------------------------------------------------------------- joining
-    def join(self, timeout: float, pump: Callable[[], None] = lambda: time.sleep(0.1)) -> None:
+    def join(self, timeout: float, pump: Callable[[], None] = lambda: time.sleep(0.5)) -> None:
         """Register with the stake, unless registered already; waits up to `timeout` seconds for the DC to grant
         the stake's tokens and ether for gas, and sends nothing if none come (NotAdmitted)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self._join(deadline, timeout, pump):
+                    return
+                self.patience.ok()
+            except OSError as exc:
+                self._suspect = True
+                self.patience.failed(f"chain {self.chain.target}", exc)
+
+    def _join(self, deadline: float, timeout: float, pump: Callable[[], None]) -> bool:
+        """One look: True once registered (registering now if the stake has come)."""
         d = self.deployment
         if d.registered(self.address):
-            return
-        deadline = time.monotonic() + timeout
-        while d.token_balance(self.address) < self.stake or self.chain.balance(self.address) == 0:
+            return True
+        if d.token_balance(self.address) < self.stake or self.chain.balance(self.address) == 0:
             if time.monotonic() >= deadline:
                 raise NotAdmitted(
                     f"node {self.address}: not registered with coordinator {d.coordinator.address}, and it holds "
                     f"{d.token_balance(self.address)} of the {self.stake} tokens a stake needs after {timeout:g} s; "
                     f"use a participant's key, or have the data collector list this address as a participant")
             pump()
+            return False
+        d.preflight = self._suspect  # after a lost connection, ask the chain first
         d.allow(self.me.account)
         d.register([self.me.account], self.stake)
+        d.preflight = False
         self.say(f"registered {self.address} with a stake of {self.stake}")
+        return True
 
     # ---------------------------------------------------------------------------------------------- rounds
     def run(self, stop: Callable[[], bool] = lambda: False, poll: float = 0.05) -> None:
-        """Steps until `stop()`; between steps, waits for the next block (a websocket notification where the
-        chain offers one, else `poll` seconds). A lost chain or store: bounded retries, then Unreachable."""
-        heads = None
+        """Steps until `stop()`, waiting up to `poll` seconds for news from the chain between them. A lost chain
+        or store: bounded retries (the events are read again from where they were), then Unreachable."""
+        busy = False
         while not stop():
             try:
-                if heads is None:
-                    heads = self.chain.heads() or _Sleep(poll)
-                busy = self.step()
+                busy = self.step(0.0 if busy else poll)
                 self.patience.ok()
-                if not busy:
-                    with self.watch("wait"):
-                        heads.wait(poll)
             except OSError as exc:  # the chain, its websocket or the store stopped answering
                 self._suspect = True
-                if heads is not None:
-                    heads.close()
-                heads = None
-                self.patience.failed(str(exc).split(":", 1)[0] if str(exc).startswith("store") else
-                                     f"chain {self.chain.target}", exc)
-        if heads is not None:
-            heads.close()
+                self._close()
+                self.patience.failed("store" if str(exc).startswith("store") else f"chain {self.chain.target}", exc)
+        self._close()
 
-    def step(self) -> bool:
-        """Read the new events, then act on the round in flight; True when something was sent."""
+    def step(self, timeout: float = 0.0) -> bool:
+        """Take what the chain says since the last step (waiting up to `timeout` seconds for it), then act on the
+        rounds in flight; True when something was sent."""
+        if self._feed is None:
+            self._feed = self.chain.feed(self.deployment.coordinator.address, self.cursor, list(self._kinds))
+        with self.watch("wait"):
+            entries, head = self._feed.next(timeout)
         with self.watch("poll"):
-            block = self.chain.block_number
-            if block >= self.cursor:
-                self._read(self.cursor, block)
-                self.cursor = block + 1
+            self._read(entries)
         live = [r for r in self.rounds.values() if not r.settled and not r.done]
-        return any([self._act(r, block) for r in live])
+        return any([self._act(r, head) for r in live])
 
-    def _read(self, lo: int, hi: int) -> None:
-        d = self.deployment
-        entries = self.chain.log_entries(d.coordinator.address, lo, hi)
-        for e in d.coordinator.decode_logs([(x.address, x.topics, x.data) for x in entries]):
-            rid, args = e.args.get("round_id"), e.args
-            if e.name == "RoundOpened" and self.address in args["members"]:
-                self.rounds[rid] = _Round(rid, args["members"], args["commit_deadline"], args["reveal_deadline"],
-                                          args["params_digest"], args["tau_fx"], args["dim"], args["scale_bits"])
+    def _close(self) -> None:
+        if self._feed is not None:
+            self._feed.close()
+            self._feed = None
+
+    def _read(self, entries: list) -> None:
+        """Apply the events: a RoundOpened is decoded; the others are read off their indexed topics (round id, node),
+        which is all the node needs of them. Reading a block again changes nothing."""
+        c, me = self.deployment.coordinator, self.address
+        for entry in entries:
+            self.cursor = max(self.cursor, entry.block)
+            kind, rid = self._kinds.get(entry.topics[0]), int.from_bytes(entry.topics[1], "big")
+            if kind == "RoundOpened":
+                (e,) = c.decode_logs([(entry.address, entry.topics, entry.data)])
+                args = e.args
+                if me in args["members"] and rid not in self.rounds:
+                    self.rounds[rid] = _Round(rid, args["members"], args["commit_deadline"], args["reveal_deadline"],
+                                              args["params_digest"], args["tau_fx"], args["dim"], args["scale_bits"])
+                continue
             r = self.rounds.get(rid)
             if r is None:
                 continue
-            if e.name == "Committed":
-                r.committed.add(args["node"])
-            elif e.name == "Revealed":
-                r.revealed.add(args["node"])
-            elif e.name in ("Finalized", "Expired"):
+            if kind == "Committed":
+                r.committed.add(_node(entry.topics[2]))
+            elif kind == "Revealed":
+                r.revealed.add(_node(entry.topics[2]))
+            else:
                 r.settled = True
 
     def _act(self, r: _Round, block: int) -> bool:

@@ -19,10 +19,11 @@ class Unreachable(Exception):
 
 @dataclass
 class Patience:
-    """Retry with a doubling backoff (`first`, 2 `first`, ... capped at `cap` seconds) up to `tries` failures in a
-    row; `ok()` after any success starts the count again. The `tries`-th failure raises Unreachable."""
+    """Retry with a doubling pause (`first`, 2 `first`, ... at most `cap` seconds) while the failures in a row
+    have waited less than `seconds` in all; `ok()` after any success starts again. The failure that finds the
+    budget spent raises Unreachable."""
 
-    tries: int = 8
+    seconds: float = 30.0
     first: float = 0.25
     cap: float = 4.0
     failures: int = 0
@@ -30,10 +31,11 @@ class Patience:
 
     def failed(self, what: str, exc: BaseException) -> None:
         self.failures += 1
-        if self.failures >= self.tries:
+        if self.waited >= self.seconds:
+            detail = str(exc).splitlines()[0] if str(exc) else "no detail"
             raise Unreachable(f"{what}: no answer after {self.failures} tries over {self.waited:.0f} s "
-                              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'})")
-        delay = min(self.first * 2 ** (self.failures - 1), self.cap)
+                              f"({type(exc).__name__}: {detail})")
+        delay = min(self.first * 2 ** (self.failures - 1), self.cap, self.seconds - self.waited)
         time.sleep(delay)
         self.waited += delay
 
@@ -43,20 +45,25 @@ class Patience:
 
 @dataclass
 class Stopwatch:
-    """Seconds and counts per named part (e.g. "rpc", "poll", "hash", "gradient"), written as JSON on request."""
+    """Wall seconds, CPU seconds of this process and counts per named part (e.g. "rpc", "poll", "hash",
+    "gradient"), written as JSON on request (with the process's CPU seconds in all)."""
 
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    cpu: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     @contextmanager
     def __call__(self, part: str) -> Iterator[None]:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.seconds[part] += time.perf_counter() - t0
+            self.cpu[part] += time.process_time() - c0
             self.counts[part] += 1
 
     def dump(self, path: Path | None, **extra) -> None:
         if path is not None:
-            Path(path).write_text(json.dumps({"seconds": dict(self.seconds), "counts": dict(self.counts), **extra}))
+            Path(path).write_text(json.dumps({"seconds": dict(self.seconds), "cpu": dict(self.cpu),
+                                              "counts": dict(self.counts), "process_cpu": time.process_time(),
+                                              **extra}))

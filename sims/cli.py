@@ -165,6 +165,7 @@ SET_HELP = "a setting of the workload, as in deml sim quad3d (repeatable)"
 HONEST_HELP = "honest nodes of the swarm (the game VISTA's table and a rational node assume)"
 ADVERSARIES_HELP = "adversarial nodes of the swarm (idem)"
 STATS_HELP = "write where this process's time went (seconds per part) as JSON to this file"
+PATIENCE_HELP = "seconds of retries (doubling pauses) with a chain or store that stopped answering, then exit 3"
 
 
 def _swarmed(workload: str, set_: list[str], honest: int, adversaries: int, seed: int):
@@ -226,6 +227,7 @@ def coordinator_run(
     join_timeout: float = typer.Option(60.0, min=0, help="seconds to wait for every participant to register"),
     chain: Optional[str] = typer.Option(None, help="the node's URL, if not the deployment file's"),
     tables: bool = typer.Option(True, help="write the tables, plots and report.html from the chain at the end"),
+    patience: float = typer.Option(30.0, min=0, help=PATIENCE_HELP),
     stats: Optional[Path] = typer.Option(None, help=STATS_HELP),
 ):
     """Run (or resume) the data collector: VISTA, each round's model published to its store, rounds opened for
@@ -237,7 +239,7 @@ def coordinator_run(
             processes.coordinator_run(
                 deployment, participants, _swarmed(workload, set_, honest, adversaries, seed), rounds=rounds,
                 method=method, owner_key=owner_key, out=out, force=force, store_port=store_port, grace=grace,
-                join_timeout=join_timeout, chain=chain, tables=tables, stats=stats,
+                join_timeout=join_timeout, chain=chain, tables=tables, stats=stats, patience=patience,
                 say=lambda line: typer.echo(line))
         except KeyboardInterrupt:
             typer.echo("coordinator: stopped; the settled rounds are on chain (start it again to resume)", err=True)
@@ -265,6 +267,7 @@ def node_run(
     adversaries: int = typer.Option(4, min=0, help=ADVERSARIES_HELP),
     join_timeout: float = typer.Option(60.0, min=0, help="seconds to wait for the stake's grant before giving up"),
     chain: Optional[str] = typer.Option(None, help="the node's URL, if not the deployment file's"),
+    patience: float = typer.Option(30.0, min=0, help=PATIENCE_HELP),
     stats: Optional[Path] = typer.Option(None, help=STATS_HELP),
 ):
     """Take part in the coordinator's rounds with this key: register, then for each round fetch the model (its
@@ -279,7 +282,7 @@ def node_run(
         try:
             processes.node_run(deployment, key, role, _swarmed(workload, set_, honest, adversaries, seed),
                                store=store, shard=processes.parse_shard(shard), device=device, collude=collude,
-                               join_timeout=join_timeout, chain=chain, stats=stats,
+                               join_timeout=join_timeout, chain=chain, stats=stats, patience=patience,
                                say=lambda line: typer.echo(line), stop=lambda: bool(stopped))
         except KeyboardInterrupt:
             raise typer.Exit(130) from None

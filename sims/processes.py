@@ -24,7 +24,7 @@ from eth_account.signers.local import LocalAccount
 
 from contracts.chain import Chain, Tx, connect
 from protocol.deployment import DeploymentError, DeploymentRecord, load, save
-from protocol.process import Stopwatch, Unreachable
+from protocol.process import Patience, Stopwatch, Unreachable
 from protocol.store import StoreError
 from sims import rundir
 from sims.config import ConfigError, Unavailable
@@ -188,7 +188,7 @@ class Swarmed:
 def coordinator_run(deployment: Path, participants: Path, spec: Swarmed, *, rounds: int, method: str,
                     owner_key: Path | None, out: Path | None, force: bool, store_port: int, grace: float,
                     join_timeout: float, chain: str | None, tables: bool, stats: Path | None,
-                    say: Callable[[str], None] = print) -> Path:
+                    patience: float = 30.0, say: Callable[[str], None] = print) -> Path:
     """`deml coordinator run`: everything is checked before the first transaction; then provision the members,
     wait for them to register, and run (or resume) the rounds. Returns the run directory."""
     from contracts.chain_ledger import ChainLedger
@@ -223,13 +223,12 @@ def coordinator_run(deployment: Path, participants: Path, spec: Swarmed, *, roun
     say(f"coordinator {rec.coordinator} on {target.target}: {len(members)} participants, {rounds} rounds; model "
         f"store at {server.url}")
     service = Service(ChainLedger(target, deployment=d), side.task, side.control, side.proto, members, rounds=rounds,
-                      models=models, from_block=rec.deploy_block, clock=Clock(grace=grace), say=say, stopwatch=watch)
+                      models=models, from_block=rec.deploy_block, clock=Clock(grace=grace), say=say, stopwatch=watch,
+                      patience=Patience(patience))
     try:
         with terminated_as_interrupt(), peer_failures():
             try:
-                service.provision()
-                service.wait_for_members(join_timeout)
-                service.run()
+                service.run(join_timeout)
             except (ReplayMismatch, NotEnoughMembers) as exc:
                 raise ConfigError(str(exc)) from None
     except KeyboardInterrupt:
@@ -262,7 +261,8 @@ def _coordinator_dir(out: Path | None, resume: dict, force: bool) -> Path:
 
 def node_run(deployment: Path, key: Path, role: str, spec: Swarmed, *, store: str, shard: tuple[int, int],
              device: str, collude: bool, join_timeout: float, chain: str | None, stats: Path | None,
-             say: Callable[[str], None] = print, stop: Callable[[], bool] = lambda: False) -> None:
+             patience: float = 30.0, say: Callable[[str], None] = print,
+             stop: Callable[[], bool] = lambda: False) -> None:
     """`deml node run`: check everything, join (register with the stake) and take part until stopped."""
     from nodes.runtime import Identity, Node, NotAdmitted
     from protocol.store import StoreClient
@@ -281,7 +281,7 @@ def node_run(deployment: Path, key: Path, role: str, spec: Swarmed, *, store: st
     d = opened(target, rec, deployment)
     watch = Stopwatch()
     node = Node(d, Identity(account, shard[0], spec.seed, collude), side.report, side.announcement, client,
-                stake=rec.stake, from_block=rec.deploy_block, say=say, stopwatch=watch)
+                stake=rec.stake, from_block=rec.deploy_block, say=say, stopwatch=watch, patience=Patience(patience))
     try:
         with peer_failures():
             try:

@@ -36,6 +36,7 @@ from sims.processes import Swarmed, coordinator_run, new_key, owner_key_path, re
 
 REPO = Path(__file__).resolve().parents[1]
 SHOWN_ROWS = 12
+LIVE_TICK = 0.5  # seconds between looks at the chain for the live table (it shares the cores with the swarm)
 STOP_GRACE = 5.0  # seconds a process has to exit after SIGTERM before SIGKILL
 
 
@@ -185,7 +186,7 @@ def _processes(plan: Plan, url: str, deployment: Path | None, ray_address: str |
     t0 = time.perf_counter()
     watcher = _Watcher(d, rec, side, addresses, plan.roles, plan.rounds)
     try:
-        launched.coordinator = _spawn(
+        launched.coordinator = spawn(
             ["coordinator", "run", *common, "--participants", str(participants), "--rounds", str(plan.rounds),
              "--method", plan.method, "--out", str(out / "coordinator"), "--store-port", str(store_port),
              "--grace", str(plan.grace), "--join-timeout", str(plan.join_timeout), "--no-tables",
@@ -196,16 +197,16 @@ def _processes(plan: Plan, url: str, deployment: Path | None, ray_address: str |
                       *(["--stats", str(stats / f"node-{i:02d}.json")] if stats else [])]
                      for i, role in enumerate(plan.roles)]
         if ray_address is None:
-            launched.nodes = [_spawn(["node", "run", *args], logs / f"node-{i:02d}.log")
+            launched.nodes = [spawn(["node", "run", *args], logs / f"node-{i:02d}.log")
                               for i, args in enumerate(node_args)]
         else:
             _ray_nodes(launched, ray_address, node_args, logs, stack)
-        with Live(console=console, refresh_per_second=4, transient=False) as live:
+        with Live(console=console, refresh_per_second=2, transient=False) as live:
             while launched.coordinator.poll() is None:
                 live.update(watcher.table(time.perf_counter() - t0))
                 for i, code in launched.exited():
                     console.print(f"[yellow]node {i} exited ({code}):[/] {_last_line(logs / f'node-{i:02d}.log')}")
-                time.sleep(0.25)
+                time.sleep(LIVE_TICK)
             live.update(watcher.table(time.perf_counter() - t0))
         rc = launched.coordinator.returncode
         if rc != 0:
@@ -230,7 +231,7 @@ def _processes(plan: Plan, url: str, deployment: Path | None, ray_address: str |
     return out / "report.html"
 
 
-def _spawn(args: list[str], log: Path) -> subprocess.Popen:
+def spawn(args: list[str], log: Path) -> subprocess.Popen:
     """`python -m sims.cli ARGS` in its own session (Ctrl-C in the terminal reaches only the swarm), output to
     `log`, importing this checkout's code."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
@@ -342,14 +343,13 @@ def _embedded(plan: Plan, out: Path, console: Console) -> Path:
     try:
         with Live(console=console, refresh_per_second=4, transient=False) as live:
             service = Service(ChainLedger(chain, deployment=d), side.task, side.control, side.proto, addresses,
-                              rounds=plan.rounds, models=models, from_block=rec.deploy_block, clock=Clock(grace=0.0),
+                              rounds=plan.rounds, models=models, from_block=rec.deploy_block, clock=Clock(grace=0.0, poll=0.0),
                               pump=lambda: [node.step() for node in nodes], say=lambda s: None,
                               on_round=lambda log, outcome: live.update(watcher.table(time.perf_counter() - t0)))
             service.provision()
             for node in nodes:
                 node.join(0.0)
-            service.wait_for_members(0.0)
-            service.run()
+            service.run(0.0)
     except KeyboardInterrupt:
         tables = watcher.write(out)
         rundir.mark(out, "interrupted", interrupted=True, done={"rounds": len(tables.get("rounds", [])),
@@ -376,21 +376,26 @@ class _Watcher:
     def __init__(self, d, rec: DeploymentRecord, side, members: list[str], roles: list[str], rounds: int):
         from contracts.chain_ledger import ChainLedger
 
+        from contracts.client import RoundBook
+
         self.d, self.rec, self.side, self.members, self.roles, self.rounds = d, rec, side, members, roles, rounds
         self.ledger = ChainLedger(d.chain, deployment=d)
+        self.book, self.feed = RoundBook(d), None
         self.state = None
         self.rows: list[tuple] = []
         self.earned = {role: 0 for role in dict.fromkeys(roles)}
 
     def table(self, elapsed: float) -> Group:
-        from contracts.client import rounds
         from coordinator.service import replay
         from sims.vista_experiments import TOKEN
 
         try:
-            records = [r for r in rounds(self.d, self.rec.deploy_block) if r.settled]
-        except OSError:
-            records = []
+            if self.feed is None:
+                self.feed = self.d.chain.feed(self.d.coordinator.address, self.rec.deploy_block)
+            self.book.add(self.feed.next()[0])
+        except OSError:  # the chain is gone: the data collector will say so
+            self.feed = None
+        records = [r for r in self.book.records if r.settled]
         fresh = records[len(self.rows):]
         if fresh:
             done = replay(fresh, self.ledger, self.side.task, self.side.control, self.side.proto, self.members,
@@ -413,6 +418,8 @@ class _Watcher:
     def write(self, out: Path, wall: float | None = None) -> dict:
         from sims.chain_tables import write_run
 
+        if self.feed is not None:
+            self.feed.close()
         extra = {"wall time": f"{wall:.0f} s", "rounds per second": f"{self.rounds / wall:.2f}"} if wall else {}
         return write_run(out, self.d, self.rec, self.side, self.members, self.roles, "swarm",
                          title="deml swarm: every actor its own process, every round on chain", extra=extra,

@@ -80,8 +80,11 @@ class Workload:
         control = s.control
         if method != "vista":
             eta = parse_method(method)
-            control = vista.params(s.table.eta, s.table.mse, eta_min=eta, eta_max=eta, alpha0=cfg.alpha0,
-                                   beta=cfg.beta)
+            try:
+                control = vista.params(s.table.eta, s.table.mse, eta_min=eta, eta_max=eta, alpha0=cfg.alpha0,
+                                       beta=cfg.beta)
+            except ValueError as exc:
+                raise ConfigError(f"--method {method}: {str(exc).split(': ', 1)[1]}") from None
         proto = s.proto
         if record is not None:
             proto = replace(proto, reward=record.reward, stake=record.stake, min_stake=record.min_stake,
