@@ -29,7 +29,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
 from contracts.chain import EMBEDDED, Chain, connect
-from contracts.client import MAX_REPORT_BYTES, Deployment, Outcome, deploy
+from contracts.client import MAX_REPORT_BYTES, Deployment, Opening, Outcome, deploy
 from protocol import codec
 from protocol.commitment import keccak
 from protocol.ledger import (Balances, Commit, LedgerError, Reveal, RoundOutcome, RoundSpec, aggregates,
@@ -51,8 +51,9 @@ class _Live:
     members: tuple[str, ...]
     dim: int
     block: int
+    sketched: bool = False
     gas: dict[str, int] = field(default_factory=dict)
-    pending: list[tuple[str, bytes, bytes]] = field(default_factory=list)
+    pending: list[tuple] = field(default_factory=list)
 
 
 class ChainLedger:
@@ -153,11 +154,13 @@ class ChainLedger:
         if not -(2**255) <= int(tau[0]) < 2**255:  # beyond int256 it cannot even be encoded
             raise ledger_error("value out of range", f"tau_fx {int(tau[0])}")
         d = self.deployment
+        seed_hash = bytes(spec.seed_hash[0]) if spec.seed_hash is not None else bytes(32)
         opened = d.open_round(members=spec.members, tau_fx=int(tau[0]), dim=spec.dim, reward=spec.reward,
                               scale_bits=spec.scale_bits, params_digest=bytes(spec.params_digest[0]),
-                              quorum=spec.quorum, commit_blocks=spec.commit_blocks, reveal_blocks=spec.reveal_blocks)
+                              quorum=spec.quorum, commit_blocks=spec.commit_blocks, reveal_blocks=spec.reveal_blocks,
+                              full_dim=spec.full_dim, seed_hash=seed_hash)
         self._live = _Live(opened.args["round_id"], [to_checksum_address(a) for a in spec.members],
-                           opened.args["members"], spec.dim, opened.args["block"], {"open": d.last_gas})
+                           opened.args["members"], spec.dim, opened.args["block"], spec.sketched, {"open": d.last_gas})
         return self._live.round_id
 
     def commit(self, round_id: int, commits: Sequence[Commit]) -> None:
@@ -179,12 +182,20 @@ class ChainLedger:
                 d._send_each("commit", calls, d._gas("commit"))
         self._add_gas(round_id, "commit")
 
+    def reveal_seed(self, round_id: int, seeds: Sequence[bytes]) -> None:
+        self._flush()
+        if len(seeds) != 1:
+            raise ledger_error("seed mismatch", f"{len(seeds)} seeds for batch 1")
+        self.deployment.reveal_seed(round_id, bytes(seeds[0]))
+        self._add_gas(round_id, "seed")
+
     def reveal(self, round_id: int, reveals: Sequence[Reveal]) -> None:
-        for m in reveals:
-            _check_shape(m)
-        openings = [_opening(m) for m in reveals if m.salt[0] is not None]
-        d = self.deployment
         live = self._live if self._live is not None and self._live.round_id == round_id else None
+        sketched = live is not None and live.sketched
+        for m in reveals:
+            _check_shape(m, sketched)
+        openings = [_opening(m, sketched) for m in reveals if m.salt[0] is not None]
+        d = self.deployment
         pending = live.pending if live is not None else []
         if not openings or (self.mode == "relay" and live is not None):
             d.check_reveals(round_id, pending + openings)  # raises now what the settling tx would meet
@@ -195,9 +206,11 @@ class ChainLedger:
         if self.mode == "relay":
             d.reveal_many(round_id, openings, members=members)
         else:
-            calls = self._still_to_do("reveal", [((round_id, r, s), self.account(a)) for a, r, s in openings])
+            calls = self._still_to_do("reveal", [((round_id, o.report, o.digest, o.salt), self.account(o.node))
+                                                 for o in openings])
             if calls:
-                d._send_each("reveal", calls, d._gas("reveal", members=members, dim=self._round(round_id).dim))
+                d._send_each("reveal", calls, d._gas("reveal", members=members,
+                                                     dim=max(len(o.report) for o in openings) // 4))
         self._add_gas(round_id, "reveal")
 
     def finalize(self, round_id: int) -> RoundOutcome:
@@ -228,13 +241,42 @@ class ChainLedger:
         restart): `finalize` then settles it and lays its outcome over them."""
         opened = self._round(round_id)
         self._live = _Live(round_id, [to_checksum_address(a) for a in candidates], opened.members, opened.dim,
-                           opened.block)
+                           opened.block, opened.sketched)
 
     def laid_out(self, out: Outcome, candidates: Sequence[str], dim: int) -> RoundOutcome:
         """A settled round read from the chain (`contracts.client.rounds`), laid out over its candidates as
         `finalize` returns it (no gas: this process sent nothing)."""
         return self._round_outcome(out, _Live(out.round_id, [to_checksum_address(a) for a in candidates],
                                               out.members, dim, 0))
+
+    def confirm(self, round_id: int, confirmed: np.ndarray) -> np.ndarray:
+        live = self._round(round_id)
+        mask = sum(1 << live.members.index(a) for a, c in zip(live.candidates, np.asarray(confirmed)[0])
+                   if c and a in live.members)
+        self.deployment.confirm(round_id, mask, members=len(live.members))
+        return self._paid(round_id, live)
+
+    def release(self, round_id: int) -> np.ndarray:
+        live = self._round(round_id)
+        self.deployment.release(round_id, members=len(live.members))
+        return self._paid(round_id, live)
+
+    def prove_mismatch(self, round_id: int, node: str, full_fx: np.ndarray, row: int, prover: str) -> None:
+        """`prover` (the DC's address, or one of this ledger's nodes) proves `node`'s sketch row `row` wrong with its
+        full report [1, full_dim]. Refused as the contract refuses (e.g. "no mismatch")."""
+        full = np.asarray(full_fx)
+        if full.ndim != 2 or full.shape[0] != 1 or not np.all(codec.in_range(full)):
+            raise ledger_error("bad report length", f"a full report of shape {full.shape} for batch 1")
+        d = self.deployment
+        sender = d.owner if to_checksum_address(prover) == d.owner.address else self.account(prover)
+        self._flush()
+        d.prove_mismatch(round_id, node, codec.pack(full[0]), row, sender=sender)
+
+    def _paid(self, round_id: int, live: _Live) -> np.ndarray:
+        """What a confirmation or release paid, over the candidates, from the chain's Paid events."""
+        paid = self.deployment.outcome(round_id, from_block=live.block).paid
+        return np.array([[paid.get(a, 0) if a in live.members and a not in live.candidates[:c] else 0
+                          for c, a in enumerate(live.candidates)]], dtype=object)
 
     # -------------------------------------------------------------------------------------------- internals
     def _round(self, round_id: int) -> _Live:
@@ -247,7 +289,9 @@ class ChainLedger:
         if not raw:
             raise ledger_error("bad round", f"round {round_id} was never opened")
         (opened,) = d.coordinator.decode_logs([(raw[0].address, raw[0].topics, raw[0].data)])
-        return _Live(round_id, list(opened.args["members"]), opened.args["members"], opened.args["dim"], raw[0].block)
+        args = opened.args
+        return _Live(round_id, list(args["members"]), args["members"], args["dim"], raw[0].block,
+                     args["full_dim"] > args["dim"])
 
     def _still_to_do(self, fn: str, calls: list[tuple[tuple, LocalAccount]]) -> list[tuple[tuple, LocalAccount]]:
         """Per-node messages minus those already done (each node's first only): a dry run of each raises any
@@ -279,9 +323,10 @@ class ChainLedger:
         committed = np.array([[bit(out.committed, c) for c in range(n)]], dtype=bool).reshape(1, n)
         revealed = np.array([[bit(out.revealed, c) for c in range(n)]], dtype=bool).reshape(1, n)
         reports = np.zeros((1, n, k), dtype=np.int64)
+        unpack = codec.unpack_sketch if out.sketched else codec.unpack
         for c, a in enumerate(live.candidates):
             if revealed[0, c]:
-                reports[0, c] = codec.unpack(out.reports[a])
+                reports[0, c] = unpack(out.reports[a])
         total, count, lo, hi = aggregates(reports, revealed)
         per_node = lambda amounts: np.array(  # noqa: E731
             [[amounts.get(a, 0) if member[0, c] else 0 for c, a in enumerate(live.candidates)]],
@@ -289,7 +334,10 @@ class ChainLedger:
         return RoundOutcome(
             round_id=out.round_id, accepted=np.array([out.accepted]), members=member, committed=committed,
             revealed=revealed, max_sq=np.array([out.max_sq], dtype=object), total=total, count=count, lo=lo, hi=hi,
-            paid=per_node(out.paid), slashed=per_node(out.slashed), gas=dict(live.gas))
+            paid=per_node(out.paid), slashed=per_node(out.slashed), gas=dict(live.gas),
+            confirming=np.array([out.sketched and out.accepted and out.confirmed is None]),
+            digests=np.array([[out.digests.get(a) if revealed[0, c] else None for c, a in enumerate(live.candidates)]],
+                             dtype=object).reshape(1, n) if out.sketched else None)
 
     def _add_gas(self, round_id: int, phase: str) -> None:
         if self._live is not None and self._live.round_id == round_id:
@@ -305,15 +353,22 @@ class ChainLedger:
             self._add_gas(live.round_id, "reveal")
 
 
-def _check_shape(m: Reveal) -> None:
+def _check_shape(m: Reveal, sketched: bool) -> None:
     """A batch-1 reveal the contract could take at all; anything else is refused as the contract would."""
     fx = np.asarray(m.report_fx)
-    if fx.ndim != 2 or fx.shape[0] != 1 or 4 * fx.shape[1] > MAX_REPORT_BYTES or len(m.salt) != 1:
+    width = 8 if sketched else 4
+    if fx.ndim != 2 or fx.shape[0] != 1 or width * fx.shape[1] > MAX_REPORT_BYTES or len(m.salt) != 1:
         raise ledger_error("bad report length", f"report of shape {fx.shape} for batch 1")
-    if not np.all(codec.in_range(fx)):
-        raise ledger_error("value out of range", f"{m.sender} sent a value outside int32")
+    fits = (fx >= -(2**63)) & (fx < 2**63) if sketched else codec.in_range(fx)
+    if not np.all(fits):
+        raise ledger_error("value out of range", f"{m.sender} sent a value outside int{8 * width}")
+    if sketched and (m.digest is None or len(m.digest) != 1):
+        raise ledger_error("bad report length", f"{m.sender}: a sketch comes with its full report's digest")
 
 
-def _opening(m: Reveal) -> tuple[str, bytes, bytes]:
-    """(node, packed report, salt) of a batch-1 reveal."""
-    return to_checksum_address(m.sender), codec.pack(np.asarray(m.report_fx)[0]), bytes(m.salt[0])
+def _opening(m: Reveal, sketched: bool) -> Opening:
+    """The opening of a batch-1 reveal: the packed report, or the packed sketch and the full report's digest."""
+    fx = np.asarray(m.report_fx)[0]
+    if sketched:
+        return Opening(to_checksum_address(m.sender), codec.pack_sketch(fx), bytes(m.salt[0]), bytes(m.digest[0]))
+    return Opening(to_checksum_address(m.sender), codec.pack(fx), bytes(m.salt[0]))

@@ -4,7 +4,7 @@
     d.grant(a.address, 10); d.fund(1_000)       # tokens to a node; tokens into the reward pool
     d.allow(a); d.register([a, b], 10)          # each node lets the coordinator take its stake, then locks it
     rid = d.open_round(members=[a.address, b.address], tau_fx=65_536, dim=3, reward=1).args["round_id"]
-    d.commit(rid, [(a, digest_a), (b, digest_b)]); d.reveal(rid, [(a, report_a, salt_a), ...], members=2)
+    d.commit(rid, [(a, commit_a), (b, commit_b)]); d.reveal(rid, [(a, report_a, salt_a), ...], members=2)
     d.finalize(rid, members=2); d.outcome(rid); d.accounts([a.address, b.address])
 
 A refusal raises the typed `protocol.ledger` exception of the contract's revert reason. One transaction is
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import coincurve
 from eth_abi import decode as abi_decode
@@ -32,9 +32,9 @@ from protocol.deployment import CONTRACTS, DeploymentRecord, check
 from protocol.ledger import MAX_DIM, MAX_MEMBERS, LedgerError, ledger_error
 
 COMMIT_TYPEHASH = keccak(b"Commit(uint256 round,bytes32 commitment)")
-MAX_REPORT_BYTES = 4 * MAX_DIM  # the coordinator's MAX_REPORT: reports of up to 256 int32 values
+MAX_REPORT_BYTES = 8 * MAX_DIM  # the coordinator's MAX_REPORT: 256 int32 report values, or 256 int64 sketch values
 MAX_UINT = 2**256 - 1
-PHASES = ("unopened", "commit", "reveal", "accepted", "rejected")
+PHASES = ("unopened", "commit", "reveal", "accepted", "rejected", "confirming")
 
 
 def _abi_type(param: dict) -> str:
@@ -145,9 +145,9 @@ def gas_limit(fn: str, members: int = 2, dim: int = 1, items: int = 1) -> int:
     # hash and store the words, then compare with up to members - 1 earlier reports: cold reads and the arithmetic
     reveal = 110_000 + 24_000 * words + 100 * dim + (members - 1) * (3_000 + 4_000 * words)
     # read the round, then pay each revealer (a fresh balance slot) or slash a stake, with their events
-    finalize = 100_000 + 33_000 * members
+    finalize = 110_000 + 33_000 * members
     return {
-        "open_round": 250_000 + 52_000 * members,
+        "open_round": 300_000 + 52_000 * members,
         "commit": 90_000,
         "commit_signed": 45_000 + 60_000 * items,  # ecrecover and a stored commitment each
         "reveal": reveal,
@@ -155,13 +155,17 @@ def gas_limit(fn: str, members: int = 2, dim: int = 1, items: int = 1) -> int:
         "finalize": finalize,
         "reveal_and_finalize": 30_000 + reveal * items + finalize,
         "expire": 60_000,
+        "reveal_seed": 80_000,
+        "confirm": 90_000 + 33_000 * members,  # a payment (fresh balance slot) and its event per payee
+        # the full report's calldata (EIP-7623 floor: up to 40 gas a byte), its hash, and one row of S y
+        "prove_mismatch": 300_000 + 230 * dim,
     }[fn]
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """A settled round as the chain's events record it: RoundOpened, Revealed, Finalized (or Expired), Paid,
-    Slashed."""
+    """A settled round as the chain's events record it: RoundOpened, SeedRevealed, Revealed, Finalized (or Expired),
+    Confirmed, Disproved, Paid, Slashed."""
 
     round_id: int
     members: tuple[str, ...]  # admitted, in the round's member order
@@ -176,6 +180,16 @@ class Outcome:
     slashed: dict[str, int] = field(default_factory=dict)
     expired: bool = False
     gas: int = 0
+    dim: int = 0
+    full_dim: int = 0
+    seed: bytes | None = None  # a sketched round's projection seed, once revealed
+    digests: dict[str, bytes] = field(default_factory=dict)  # the full reports' digests, by revealer
+    confirmed: int | None = None  # an accepted sketched round: the bitmask paid (None while it awaits confirmation)
+    disproved: dict[str, int] = field(default_factory=dict)  # proven liars -> the stake they lost
+
+    @property
+    def sketched(self) -> bool:
+        return self.full_dim > self.dim
 
 
 @dataclass
@@ -258,14 +272,16 @@ class Deployment:
     # ------------------------------------------------------------------------------------------ rounds
     def open_round(self, *, members: Sequence[str], tau_fx: int, dim: int, reward: int, scale_bits: int = 16,
                    params_digest: bytes = bytes(32), quorum: int = 2, commit_blocks: int = 32,
-                   reveal_blocks: int = 32) -> Event:
+                   reveal_blocks: int = 32, full_dim: int | None = None, seed_hash: bytes = bytes(32)) -> Event:
         """The DC opens the next round for the candidates `members`; returns its RoundOpened event (round id,
-        deadlines, and the admitted members)."""
+        deadlines, and the admitted members). A model of `full_dim` > `dim` values is checked through sketches
+        under the projection whose seed hashes to `seed_hash`."""
         if len(members) > MAX_MEMBERS:
             raise ledger_error("too many members", f"{len(members)} candidates, at most {MAX_MEMBERS}")
         candidates = [to_checksum_address(a) for a in members]
-        receipt = self._send(self.coordinator, "open_round", candidates, int(tau_fx), dim, scale_bits, params_digest,
-                             reward, quorum, commit_blocks, reveal_blocks, sender=self.owner,
+        receipt = self._send(self.coordinator, "open_round", candidates, int(tau_fx), dim,
+                             dim if full_dim is None else full_dim, scale_bits, params_digest, seed_hash, reward,
+                             quorum, commit_blocks, reveal_blocks, sender=self.owner,
                              gas=self._gas("open_round", members=len(candidates)))
         opened = next(e for e in self.coordinator.events(receipt) if e.name == "RoundOpened")
         return Event(opened.name, {**opened.args, "block": receipt.block})
@@ -294,31 +310,36 @@ class Deployment:
         self._send(self.coordinator, "commit_signed", round_id, list(signed), sender=self.owner,
                    gas=self._gas("commit_signed", items=len(signed)))
 
-    def reveal(self, round_id: int, reveals: Sequence[tuple[LocalAccount, bytes, bytes]], *, members: int) -> None:
-        """Each node reveals (report, salt) in its own transaction."""
-        gas = self._gas("reveal", members=members, dim=_dim(r for _, r, _ in reveals))
-        if len(reveals) == 1:
-            (node, report, salt), = reveals
-            self._send(self.coordinator, "reveal", round_id, report, salt, sender=node, gas=gas)
+    def reveal_seed(self, round_id: int, seed: bytes) -> None:
+        """The DC reveals the sketch projection's seed once the commit phase is over."""
+        self._send(self.coordinator, "reveal_seed", round_id, seed, sender=self.owner, gas=gas_limit("reveal_seed"))
+
+    def reveal(self, round_id: int, reveals: Sequence[tuple], *, members: int) -> None:
+        """Each node reveals in its own transaction: (node, report, salt), or in a sketched round (node, sketch,
+        salt, digest of the full report)."""
+        openings = [Opening(*r) for r in reveals]
+        gas = self._gas("reveal", members=members, dim=_dim(o.report for o in openings))
+        calls = [((round_id, o.report, o.digest, o.salt), o.node) for o in openings]
+        if len(calls) == 1:
+            self._send(self.coordinator, "reveal", *calls[0][0], sender=calls[0][1], gas=gas)
         else:
-            self._send_each("reveal", [((round_id, r, s), n) for n, r, s in reveals], gas)
+            self._send_each("reveal", calls, gas)
 
-    def check_reveals(self, round_id: int, openings: Sequence[tuple[str, bytes, bytes]]) -> None:
+    def check_reveals(self, round_id: int, openings: Sequence[tuple]) -> None:
         """Dry-run reveal_many: raises the typed error the openings would meet; sends nothing."""
-        self.coordinator.call("reveal_many", round_id, list(openings), sender=self.owner.address)
+        self.coordinator.call("reveal_many", round_id, _abi(openings), sender=self.owner.address)
 
-    def reveal_many(self, round_id: int, openings: Sequence[tuple[str, bytes, bytes]], *, members: int) -> None:
-        """Reveal (node, report, salt) openings from the DC, who relays them: in as many transactions as the
-        per-transaction cap needs."""
+    def reveal_many(self, round_id: int, openings: Sequence[tuple], *, members: int) -> None:
+        """Reveal (node, report, salt[, digest]) openings from the DC, who relays them: in as many transactions as
+        the per-transaction cap needs."""
         gas = 0
         for chunk in self._chunks(openings, members, spare=0):
-            self._send(self.coordinator, "reveal_many", round_id, list(chunk), sender=self.owner,
-                       gas=self._gas("reveal_many", members=members, dim=_dim(r for _, r, _ in chunk),
-                                     items=len(chunk)))
+            self._send(self.coordinator, "reveal_many", round_id, _abi(chunk), sender=self.owner,
+                       gas=self._gas("reveal_many", members=members, dim=_dim(o[1] for o in chunk), items=len(chunk)))
             gas += self.last_gas
         self.last_gas = gas
 
-    def finalize(self, round_id: int, *, members: int, openings: Sequence[tuple[str, bytes, bytes]] = ()) -> Receipt:
+    def finalize(self, round_id: int, *, members: int, openings: Sequence[tuple] = ()) -> Receipt:
         """Settle the round (anyone may: here the DC does), first revealing `openings`: the last of them in
         the settling transaction, the others before it in as many as the per-transaction cap needs."""
         if not openings:
@@ -330,15 +351,32 @@ class Deployment:
         if before:
             self.reveal_many(round_id, [o for chunk in before for o in chunk], members=members)
             gas = self.last_gas
-        receipt = self._send(self.coordinator, "reveal_and_finalize", round_id, list(last), sender=self.owner,
-                             gas=self._gas("reveal_and_finalize", members=members,
-                                           dim=_dim(r for _, r, _ in last), items=len(last)))
+        receipt = self._send(self.coordinator, "reveal_and_finalize", round_id, _abi(last), sender=self.owner,
+                             gas=self._gas("reveal_and_finalize", members=members, dim=_dim(o[1] for o in last),
+                                           items=len(last)))
         self.last_gas += gas
         return receipt
 
     def expire(self, round_id: int, sender: LocalAccount | None = None) -> None:
         """Close a round nobody settled in time (anyone may)."""
         self._send(self.coordinator, "expire", round_id, sender=sender or self.owner, gas=gas_limit("expire"))
+
+    def confirm(self, round_id: int, confirmed: int, *, members: int) -> None:
+        """The DC pays the revealers (a bitmask over the members) of an accepted sketched round whose full reports
+        it received and checked."""
+        self._send(self.coordinator, "confirm", round_id, confirmed, sender=self.owner,
+                   gas=self._gas("confirm", members=members))
+
+    def release(self, round_id: int, *, members: int, sender: LocalAccount | None = None) -> None:
+        """Anyone, once the confirmation window is over: pay every revealer not proven a liar."""
+        self._send(self.coordinator, "release", round_id, sender=sender or self.owner,
+                   gas=self._gas("confirm", members=members))
+
+    def prove_mismatch(self, round_id: int, node: str, full_report: bytes, row: int,
+                       sender: LocalAccount | None = None) -> None:
+        """Show that `node`'s revealed sketch row `row` is not that row of the projection of its full report."""
+        self._send(self.coordinator, "prove_mismatch", round_id, to_checksum_address(node), full_report, row,
+                   sender=sender or self.owner, gas=self._gas("prove_mismatch", dim=len(full_report) // 4))
 
     def outcome(self, round_id: int, from_block: int = 0) -> Outcome:
         """A settled round read back from the chain's event logs (`from_block`: where to start looking, e.g. the
@@ -368,11 +406,17 @@ def outcome_of(round_id: int, events: Sequence[Event]) -> Outcome:
     if opened is None or end is None:
         raise ledger_error("bad round", f"round {round_id} has not been settled")
     revealed = [e.args for e in events if e.name == "Revealed"]
-    common = dict(round_id=round_id, members=tuple(opened["members"]),
+    confirmed = next((e.args["confirmed"] for e in events if e.name == "Confirmed"), None)
+    common = dict(round_id=round_id, members=tuple(opened["members"]), dim=opened["dim"],
+                  full_dim=opened["full_dim"],
+                  seed=next((e.args["seed"] for e in events if e.name == "SeedRevealed"), None),
                   reports={a["node"]: a["report"] for a in revealed},
+                  digests={a["node"]: a["digest"] for a in revealed},
                   farthest={a["node"]: (a["farthest_sq"], a["farthest"]) for a in revealed},
                   paid={e.args["node"]: e.args["amount"] for e in events if e.name == "Paid"},
-                  slashed={e.args["node"]: e.args["amount"] for e in events if e.name == "Slashed"})
+                  slashed={e.args["node"]: e.args["amount"] for e in events if e.name == "Slashed"},
+                  disproved={e.args["node"]: e.args["amount"] for e in events if e.name == "Disproved"},
+                  confirmed=confirmed)
     if end.name == "Expired":
         committed = sum(1 << opened["members"].index(e.args["node"]) for e in events if e.name == "Committed")
         return Outcome(accepted=False, count=len(revealed), committed=committed,
@@ -383,7 +427,23 @@ def outcome_of(round_id: int, events: Sequence[Event]) -> Outcome:
                    revealed=fin["revealed"], max_sq=fin["max_sq"], **common)
 
 
+class Opening(NamedTuple):
+    """A reveal: the report (or sketch) and salt behind `node`'s commitment; in a sketched round also the digest
+    of the full report the sketch is of (zero otherwise)."""
+
+    node: Any  # an address (relayed) or the node's LocalAccount (its own transaction)
+    report: bytes
+    salt: bytes
+    digest: bytes = bytes(32)
+
+
+def _abi(openings: Sequence[tuple]) -> list[tuple]:
+    """Openings in the contract's struct order (node, report, digest, salt)."""
+    return [(o.node, o.report, o.digest, o.salt) for o in map(lambda t: Opening(*t), openings)]
+
+
 def _dim(reports) -> int:
+    """The gas model's dimension: 4-byte values (a sketch's 8-byte values count twice)."""
     return max((len(r) // 4 for r in reports), default=1)
 
 

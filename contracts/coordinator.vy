@@ -11,10 +11,16 @@
         (exact integer arithmetic); each revealer of an accepted round is paid from the pool, nobody is paid on
         rejection, and every member that committed without revealing, or never committed, loses part of its
         stake to the pool. A round nobody settles is closed by anyone after a grace period, paying nothing.
+        A model larger than a report (full_dim > dim) is checked through sketches: every member commits to the
+        digest of its full report; after the commit phase the owner reveals the projection's seed (committed
+        at opening); members reveal the k-value sketch S y of their full report (protocol/sketch.py), checked
+        pairwise against k tau^2; an accepted sketched round pays only the revealers the owner confirms it
+        received and verified the full reports of, or everyone if it has not confirmed in time, and anyone
+        holding a full report can prove on chain that its revealed sketch lies (one row, recomputed here).
         coordinator/memory_ledger.py applies the same rules in process; the differential tests hold the two
         together, and their revert reasons are the catalogue in protocol/ledger.py. What the owner is trusted
         with is written down in docs/trust.md.
-        Reports are packed big-endian int32 words in `bytes` (protocol/codec.py).
+        Reports are packed big-endian int32 words in `bytes` (protocol/codec.py); sketches int64 words.
 """
 
 from ethereum.ercs import IERC20
@@ -30,31 +36,43 @@ exports: eip712.eip712Domain
 # by it or by the report size: nothing iterates over a set that anyone can grow (registration is a mapping).
 MAX_MEMBERS: constant(uint256) = 64
 MAX_DIM: constant(uint256) = 256
-MAX_REPORT: constant(uint256) = 4 * MAX_DIM
-MAX_WORDS: constant(uint256) = MAX_DIM // 8
+# the revealed vector: a report of int32 values, or a sketch of int64 values (wider: a sketch sums d values)
+MAX_REPORT: constant(uint256) = 8 * MAX_DIM
+MAX_WORDS: constant(uint256) = MAX_DIM // 4
+# a full report, as a mismatch proof carries it: int32 values, up to 2^16 of them (LeNet-5 has 61,706)
+MAX_FULL_DIM: constant(uint256) = 65_536
+MAX_FULL_REPORT: constant(uint256) = 4 * MAX_FULL_DIM
 # Windows in blocks: long enough that every member can act, short enough that stakes are never frozen for long.
 MIN_WINDOW: constant(uint256) = 4
 MAX_WINDOW: constant(uint256) = 7_200
 # After the reveal window, a round nobody settled for this many blocks can be closed by anyone (paying nothing).
 EXPIRY_BLOCKS: constant(uint256) = 256
+# After an accepted sketched round settles, the owner has this many blocks to confirm whom it pays; then anyone
+# may release the rewards to every revealer not proven a liar.
+CONFIRM_BLOCKS: constant(uint256) = 256
 # The codec's int32 range: tau_fx is checked against it; report words are int32 by construction.
 SAFE_MAX: constant(int256) = 2**31 - 1
 BPS: constant(uint256) = 10_000
 COMMIT_TYPEHASH: constant(bytes32) = keccak256("Commit(uint256 round,bytes32 commitment)")
 
 # The round's state machine. COMMIT -> REVEAL happens when every member has committed or the commit window has
-# passed (stored at the first reveal then); REVEAL -> ACCEPTED | REJECTED at settlement (or expiry).
+# passed (stored at the first reveal then); REVEAL -> ACCEPTED | REJECTED at settlement (or expiry); a sketched
+# round goes REVEAL -> CONFIRMING -> ACCEPTED when accepted.
 UNOPENED: constant(uint8) = 0
 COMMIT: constant(uint8) = 1
 REVEAL: constant(uint8) = 2
 ACCEPTED: constant(uint8) = 3
 REJECTED: constant(uint8) = 4
+CONFIRMING: constant(uint8) = 5  # an accepted sketched round whose rewards wait for confirmation
 
 
 struct Round:
     phase: uint8
     tau_fx: uint256
-    dim: uint256
+    dim: uint256  # values revealed and checked: the report, or its sketch when full_dim > dim
+    full_dim: uint256
+    seed_hash: bytes32  # keccak256 of the projection's seed (sketched rounds)
+    seed: bytes32  # revealed by the owner once the commit phase is over
     reward: uint256
     quorum: uint256
     commit_deadline: uint256
@@ -63,6 +81,8 @@ struct Round:
     committed: uint256  # bitmask over member indices
     revealed: uint256
     max_sq: uint256  # the largest squared distance between two revealed reports so far
+    confirm_deadline: uint256
+    disproved: uint256  # revealers proven to have revealed a sketch that is not their full report's
 
 
 struct SignedCommit:
@@ -72,7 +92,8 @@ struct SignedCommit:
 
 struct Opening:
     node: address
-    report: Bytes[MAX_REPORT]
+    report: Bytes[MAX_REPORT]  # the report, or its sketch
+    digest: bytes32  # keccak256 of the full packed report (ignored when the report is revealed whole)
     salt: bytes32
 
 
@@ -99,11 +120,17 @@ event RoundOpened:
     dim: uint256
     scale_bits: uint256
     params_digest: bytes32
+    full_dim: uint256
+    seed_hash: bytes32
     reward: uint256
     quorum: uint256
     commit_deadline: uint256
     reveal_deadline: uint256
     members: DynArray[address, MAX_MEMBERS]
+
+event SeedRevealed:
+    round_id: indexed(uint256)
+    seed: bytes32
 
 event Committed:
     round_id: indexed(uint256)
@@ -114,6 +141,7 @@ event Revealed:
     round_id: indexed(uint256)
     node: indexed(address)
     report: Bytes[MAX_REPORT]
+    digest: bytes32
     farthest_sq: uint256  # squared distance to the farthest earlier reveal of the round (0 for the first)
     farthest: address  # that reveal's node (empty for the first)
 
@@ -127,6 +155,20 @@ event Finalized:
 
 event Expired:
     round_id: indexed(uint256)
+
+event Confirmed:
+    round_id: indexed(uint256)
+    confirmed: uint256  # bitmask over the members: those paid
+    by_owner: bool  # False: released by anyone after the confirmation window
+
+event Disproved:
+    round_id: indexed(uint256)
+    node: indexed(address)
+    row: uint256
+    claimed: int256
+    actual: int256
+    challenger: address
+    amount: uint256
 
 event Paid:
     round_id: indexed(uint256)
@@ -158,6 +200,7 @@ round_count: public(uint256)
 # round, which costs a warm rewrite instead of a fresh slot each round.
 live: Round
 commitments: HashMap[uint256, bytes32]
+digests: HashMap[uint256, bytes32]  # of the revealed full reports, by member index
 words: HashMap[uint256, HashMap[uint256, bytes32]]
 accepted_bits: HashMap[uint256, uint256]  # one bit per round: a word holds 256 outcomes
 
@@ -233,13 +276,15 @@ def accounts(nodes: DynArray[address, MAX_MEMBERS]) -> (DynArray[uint256, MAX_ME
 
 # -------------------------------------------------------------------------------------------------- rounds
 @external
-def open_round(candidates: DynArray[address, MAX_MEMBERS], tau_fx: int256, dim: uint256, scale_bits: uint256,
-               params_digest: bytes32, reward: uint256, quorum: uint256, commit_blocks: uint256,
-               reveal_blocks: uint256) -> uint256:
+def open_round(candidates: DynArray[address, MAX_MEMBERS], tau_fx: int256, dim: uint256, full_dim: uint256,
+               scale_bits: uint256, params_digest: bytes32, seed_hash: bytes32, reward: uint256, quorum: uint256,
+               commit_blocks: uint256, reveal_blocks: uint256) -> uint256:
     """
     @notice Open the next round with acceptance radius tau_fx (fixed point). Its members are the candidates that
             are registered and hold at least the minimum stake, in the given order (a duplicate counts once);
             the others sit it out, so a node that just withdrew or fell below the minimum cannot block the round.
+            A model of full_dim > dim values is checked through dim-value sketches, under the projection whose
+            seed hashes to seed_hash (the owner reveals it once the commit phase is over).
     """
     assert msg.sender == owner, "not owner"
     assert not self._in_flight(), "round in flight"
@@ -249,6 +294,8 @@ def open_round(candidates: DynArray[address, MAX_MEMBERS], tau_fx: int256, dim: 
     assert reward <= min_penalty, "reward above penalty"
     assert tau_fx >= 0 and tau_fx <= SAFE_MAX, "value out of range"
     assert dim != 0 and dim <= MAX_DIM, "bad report length"
+    assert full_dim >= dim and full_dim <= MAX_FULL_DIM, "bad report length"
+    assert (full_dim == dim) == (seed_hash == empty(bytes32)), "bad seed"
     round_id: uint256 = self.round_count
     tag: uint256 = (round_id + 1) << 8
     members: DynArray[address, MAX_MEMBERS] = []
@@ -259,21 +306,22 @@ def open_round(candidates: DynArray[address, MAX_MEMBERS], tau_fx: int256, dim: 
     assert self.pool // max(len(members), 1) >= reward, "pool too small"  # pool >= reward * members
     self.round_count = round_id + 1
     self.live = Round(
-        phase=COMMIT, tau_fx=convert(tau_fx, uint256), dim=dim, reward=reward, quorum=quorum,
+        phase=COMMIT, tau_fx=convert(tau_fx, uint256), dim=dim, full_dim=full_dim, seed_hash=seed_hash,
+        seed=empty(bytes32), reward=reward, quorum=quorum,
         commit_deadline=block.number + commit_blocks,
         reveal_deadline=block.number + commit_blocks + reveal_blocks,
-        members=members, committed=0, revealed=0, max_sq=0,
+        members=members, committed=0, revealed=0, max_sq=0, confirm_deadline=0, disproved=0,
     )
     log RoundOpened(round_id=round_id, tau_fx=convert(tau_fx, uint256), dim=dim, scale_bits=scale_bits,
-                    params_digest=params_digest, reward=reward, quorum=quorum,
-                    commit_deadline=self.live.commit_deadline, reveal_deadline=self.live.reveal_deadline,
-                    members=members)
+                    params_digest=params_digest, full_dim=full_dim, seed_hash=seed_hash, reward=reward,
+                    quorum=quorum, commit_deadline=self.live.commit_deadline,
+                    reveal_deadline=self.live.reveal_deadline, members=members)
     return round_id
 
 
 @external
 def commit(round_id: uint256, commitment: bytes32):
-    """@notice Commit to keccak256(abi.encode(round_id, msg.sender, report, salt))."""
+    """@notice Commit to keccak256(abi.encode(round_id, msg.sender, keccak256(full packed report), salt))."""
     self._live_round(round_id)
     i: uint256 = self._member(msg.sender)
     assert self.live.committed & (1 << i) == 0, "already committed"
@@ -299,12 +347,28 @@ def commit_signed(round_id: uint256, signed: DynArray[SignedCommit, MAX_MEMBERS]
 
 
 @external
-def reveal(round_id: uint256, report: Bytes[MAX_REPORT], salt: bytes32):
-    """@notice Reveal the report (packed big-endian int32 words) and salt behind the sender's commitment."""
+def reveal_seed(round_id: uint256, seed: bytes32):
+    """@notice The owner reveals the sketch projection's seed, once the commit phase is over (every member
+            committed or the window lapsed): no report can be shaped to the projection it did not know."""
+    assert msg.sender == owner, "not owner"
+    self._live_round(round_id)
+    assert self.live.seed_hash != empty(bytes32), "not sketched"
+    assert self.live.seed == empty(bytes32), "already revealed"
+    assert self._reveal_open(), "reveal window not open"
+    assert block.number <= self.live.reveal_deadline, "reveal window closed"
+    assert keccak256(abi_encode(seed)) == self.live.seed_hash, "seed mismatch"
+    self.live.seed = seed
+    log SeedRevealed(round_id=round_id, seed=seed)
+
+
+@external
+def reveal(round_id: uint256, report: Bytes[MAX_REPORT], digest: bytes32, salt: bytes32):
+    """@notice Reveal the report (packed big-endian int32 words) and salt behind the sender's commitment; in a
+            sketched round, the sketch of the full report (int64 words) and the full report's digest."""
     self._live_round(round_id)
     i: uint256 = self._member(msg.sender)
     assert self.live.revealed & (1 << i) == 0, "already revealed"
-    self._reveal(round_id, i, Opening(node=msg.sender, report=report, salt=salt))
+    self._reveal(round_id, i, Opening(node=msg.sender, report=report, digest=digest, salt=salt))
 
 
 @external
@@ -346,6 +410,85 @@ def expire(round_id: uint256):
 
 
 @external
+def confirm(round_id: uint256, confirmed: uint256):
+    """
+    @notice The owner pays the revealers of an accepted sketched round whose full reports it received and checked
+            against their sketches (a bitmask over the members), within CONFIRM_BLOCKS of settlement. The others
+            are not paid; their rewards stay in the pool. It cannot pay a node that did not reveal or was proven
+            a liar.
+    """
+    assert msg.sender == owner, "not owner"
+    self._confirming(round_id)
+    assert block.number <= self.live.confirm_deadline, "confirm window closed"
+    assert confirmed & ~self.live.revealed == 0, "not participant"
+    self._pay(round_id, confirmed & ~self.live.disproved, True)
+
+
+@external
+def release(round_id: uint256):
+    """@notice Anyone: once the owner has let the confirmation window pass, pay every revealer of the accepted
+            sketched round that was not proven a liar."""
+    self._confirming(round_id)
+    assert block.number > self.live.confirm_deadline, "too early to release"
+    self._pay(round_id, self.live.revealed & ~self.live.disproved, False)
+
+
+@external
+def prove_mismatch(round_id: uint256, node: address, full_report: Bytes[MAX_FULL_REPORT], row: uint256):
+    """
+    @notice Anyone holding a member's full report (packed int32, hashing to the digest it revealed) can show that
+            row `row` of its revealed sketch is not that row of the projection applied to the full report. The
+            liar is not paid and loses the slash fraction of its stake to the prover. One row costs
+            ceil(full_dim / 256) hashes and full_dim additions (about 10M gas at 61,706 values, calldata included).
+    """
+    self._confirming(round_id)
+    assert block.number <= self.live.confirm_deadline, "confirm window closed"
+    i: uint256 = self._member(node)
+    bit: uint256 = 1 << i
+    assert self.live.revealed & bit != 0, "no commitment"
+    assert self.live.disproved & bit == 0, "already revealed"
+    full_dim: uint256 = self.live.full_dim
+    assert len(full_report) == 4 * full_dim, "bad report length"
+    assert keccak256(full_report) == self.digests[i], "commitment mismatch"
+    assert row < self.live.dim, "bad report length"
+    # row `row` of S y (protocol/sketch.py): S[row, c] = -1 where bit c % 256 of keccak256(abi.encode(seed, row,
+    # c // 256)) is set, else +1. Inline, over the report in place: a copy of it would cost more memory than the
+    # transaction's cap allows at this size. Values are read 8 to a word; the last partial word value by value.
+    seed: bytes32 = self.live.seed
+    whole: uint256 = unsafe_div(full_dim, 8)  # whole 8-value words
+    actual: int256 = 0
+    signs: uint256 = 0
+    for q: uint256 in range(whole, bound=MAX_FULL_DIM // 8):
+        if q % 32 == 0:  # a new block of 256 columns: its hash
+            signs = convert(keccak256(abi_encode(seed, row, unsafe_div(q, 32))), uint256)
+        w: int256 = convert(extract32(full_report, unsafe_mul(32, q)), int256)
+        base: uint256 = unsafe_mul(8, q % 32)
+        for j: uint256 in range(8):
+            v: int256 = (w << unsafe_mul(32, j)) >> 224
+            if (signs >> unsafe_add(base, j)) & 1 == 0:
+                actual = unsafe_add(actual, v)
+            else:
+                actual = unsafe_sub(actual, v)
+    for c: uint256 in range(unsafe_mul(8, whole), full_dim, bound=8):
+        if c % 256 == 0:
+            signs = convert(keccak256(abi_encode(seed, row, unsafe_div(c, 256))), uint256)
+        v: int256 = convert(convert(slice(full_report, unsafe_mul(4, c), 4), bytes4), int256)  # sign-extended
+        if (signs >> (c % 256)) & 1 == 0:
+            actual = unsafe_add(actual, v)
+        else:
+            actual = unsafe_sub(actual, v)
+    # the revealed sketch value: int64 word `row`, 4 to a stored word
+    claimed: int256 = (convert(self.words[i][row // 4], int256) << (64 * (row % 4))) >> 192
+    assert actual != claimed, "no mismatch"
+    self.live.disproved |= bit
+    cut: uint256 = self.stake[node] * slash_bps // BPS
+    self.stake[node] -= cut
+    assert extcall token.transfer(msg.sender, cut), "transfer failed"
+    log Disproved(round_id=round_id, node=node, row=row, claimed=claimed, actual=actual, challenger=msg.sender,
+                  amount=cut)
+
+
+@external
 @view
 def phase(round_id: uint256) -> uint8:
     """@notice The round's phase at the current block (UNOPENED for a round that was never opened)."""
@@ -370,7 +513,7 @@ def domain_separator() -> bytes32:
 @internal
 @view
 def _in_flight() -> bool:
-    return self.round_count != 0 and self.live.phase <= REVEAL
+    return self.round_count != 0 and (self.live.phase <= REVEAL or self.live.phase == CONFIRMING)
 
 
 @internal
@@ -427,11 +570,21 @@ def _reveal(round_id: uint256, i: uint256, o: Opening):
     bit: uint256 = 1 << i
     assert self.live.committed & bit != 0, "no commitment"
     dim: uint256 = self.live.dim
-    assert len(o.report) == 4 * dim, "bad report length"
-    assert keccak256(abi_encode(round_id, o.node, o.report, o.salt)) == self.commitments[i], "commitment mismatch"
-    # words of 8 values, the last one zero-padded, so that each is read with one extract32
+    sketched: bool = self.live.full_dim != dim
+    bits: uint256 = 32  # int32 report values, 8 to a word
+    digest: bytes32 = keccak256(o.report)
+    if sketched:  # int64 sketch values, 4 to a word; the commitment binds the full report's digest
+        assert self.live.seed != empty(bytes32), "seed not revealed"
+        bits = 64
+        digest = o.digest
+    assert len(o.report) == unsafe_div(bits, 8) * dim, "bad report length"
+    assert keccak256(abi_encode(round_id, o.node, digest, o.salt)) == self.commitments[i], "commitment mismatch"
+    if sketched:
+        self.digests[i] = digest
+    # whole words, the last one zero-padded, so that each is read with one extract32
     padded: Bytes[MAX_REPORT + 32] = concat(o.report, empty(bytes32))
-    words: uint256 = unsafe_div(dim + 7, 8)
+    per: uint256 = unsafe_div(256, bits)
+    words: uint256 = unsafe_div(dim + per - 1, per)
     for q: uint256 in range(words, bound=MAX_WORDS):
         self.words[i][q] = extract32(padded, unsafe_mul(32, q))
     # the pairwise check, spread over the reveals: this report against every earlier one of the round
@@ -440,29 +593,53 @@ def _reveal(round_id: uint256, i: uint256, o: Opening):
     farthest: address = empty(address)
     for j: uint256 in range(len(self.live.members), bound=MAX_MEMBERS):
         if revealed & (1 << j) != 0:
-            sq: uint256 = self._sq_dist(i, j, dim, words)
+            sq: uint256 = self._sq_dist(i, j, dim, words, bits)
             if sq > farthest_sq or farthest == empty(address):
                 farthest_sq = sq
                 farthest = self.live.members[j]
     self.live.max_sq = max(self.live.max_sq, farthest_sq)
     self.live.revealed = revealed | bit
     self.live.phase = REVEAL
-    log Revealed(round_id=round_id, node=o.node, report=o.report, farthest_sq=farthest_sq, farthest=farthest)
+    log Revealed(round_id=round_id, node=o.node, report=o.report, digest=digest, farthest_sq=farthest_sq,
+                 farthest=farthest)
 
 
 @internal
 @view
-def _sq_dist(a: uint256, b: uint256, dim: uint256, words: uint256) -> uint256:
-    """||y_a - y_b||^2 of two stored reports, exact: |y_a - y_b| < 2**32 per value, so a sum of 256 squares stays
-    below 2**72 and the unchecked arithmetic cannot overflow"""
+def _confirming(round_id: uint256):
+    assert round_id + 1 == self.round_count and self.live.phase == CONFIRMING, "not confirming"
+
+
+@internal
+def _pay(round_id: uint256, payees: uint256, by_owner: bool):
+    r: Round = self.live
+    paid: uint256 = 0
+    for i: uint256 in range(len(r.members), bound=MAX_MEMBERS):
+        if payees & (1 << i) != 0:
+            paid += r.reward
+            assert extcall token.transfer(r.members[i], r.reward), "transfer failed"
+            log Paid(round_id=round_id, node=r.members[i], amount=r.reward)
+    self.pool -= paid
+    self.live.phase = ACCEPTED
+    self.accepted_bits[round_id // 256] |= 1 << (round_id % 256)
+    log Confirmed(round_id=round_id, confirmed=payees, by_owner=by_owner)
+
+
+@internal
+@view
+def _sq_dist(a: uint256, b: uint256, dim: uint256, words: uint256, bits: uint256) -> uint256:
+    """||y_a - y_b||^2 of two stored vectors of `bits`-bit values, exact: a difference is below 2**65, so a sum of
+    256 squares stays below 2**138 and the unchecked int256 arithmetic cannot overflow"""
     sq: int256 = 0
+    per: uint256 = unsafe_div(256, bits)
+    drop: uint256 = unsafe_sub(256, bits)
     for q: uint256 in range(words, bound=MAX_WORDS):
         wa: int256 = convert(self.words[a][q], int256)
         wb: int256 = convert(self.words[b][q], int256)
-        for j: uint256 in range(min(8, unsafe_sub(dim, unsafe_mul(8, q))), bound=8):
+        for j: uint256 in range(min(per, unsafe_sub(dim, unsafe_mul(per, q))), bound=8):
             # value j of a word: shift it to the top; the arithmetic right shift sign-extends it
-            s: uint256 = unsafe_mul(32, j)
-            d: int256 = unsafe_sub((wa << s) >> 224, (wb << s) >> 224)
+            s: uint256 = unsafe_mul(bits, j)
+            d: int256 = unsafe_sub((wa << s) >> drop, (wb << s) >> drop)
             sq = unsafe_add(sq, unsafe_mul(d, d))
     return convert(sq, uint256)
 
@@ -478,27 +655,37 @@ def _finalize(round_id: uint256) -> bool:
     for i: uint256 in range(len(r.members), bound=MAX_MEMBERS):
         if r.revealed & (1 << i) != 0:
             count += 1
+    sketched: bool = r.full_dim != r.dim
+    # E||S x||^2 = k ||x||^2 for the unscaled sign projection: sketches are compared against k tau^2
+    limit: uint256 = r.tau_fx * r.tau_fx * (r.dim if sketched else 1)
     # a withheld reveal rejects the round: choosing which of several committed reports to reveal gains nothing
-    accepted: bool = count >= r.quorum and r.committed == r.revealed and r.max_sq <= r.tau_fx * r.tau_fx
+    accepted: bool = count >= r.quorum and r.committed == r.revealed and r.max_sq <= limit
+    # without the owner's seed nobody could reveal a sketch: a committed member is not to blame for that
+    excused: uint256 = r.committed if sketched and r.seed == empty(bytes32) else 0
     paid: uint256 = 0
     slashed: uint256 = 0
     for i: uint256 in range(len(r.members), bound=MAX_MEMBERS):
         node: address = r.members[i]
-        if r.revealed & (1 << i) != 0:
-            if accepted:
+        bit: uint256 = 1 << i
+        if r.revealed & bit != 0:
+            if accepted and not sketched:
                 paid += r.reward
                 assert extcall token.transfer(node, r.reward), "transfer failed"
                 log Paid(round_id=round_id, node=node, amount=r.reward)
-        else:
+        elif excused & bit == 0:
             # committed and withheld, or never committed: either stalls the round, neither is free
             cut: uint256 = self.stake[node] * slash_bps // BPS
             self.stake[node] -= cut
             slashed += cut
             log Slashed(round_id=round_id, node=node, amount=cut)
     self.pool = self.pool - paid + slashed
-    self.live.phase = ACCEPTED if accepted else REJECTED
-    if accepted:
-        self.accepted_bits[round_id // 256] |= 1 << (round_id % 256)
+    if accepted and sketched:  # the rewards wait for the owner's confirmation (or the window's end)
+        self.live.phase = CONFIRMING
+        self.live.confirm_deadline = block.number + CONFIRM_BLOCKS
+    else:
+        self.live.phase = ACCEPTED if accepted else REJECTED
+        if accepted:
+            self.accepted_bits[round_id // 256] |= 1 << (round_id % 256)
     log Finalized(round_id=round_id, accepted=accepted, count=count, committed=r.committed, revealed=r.revealed,
                   max_sq=r.max_sq)
     return accepted

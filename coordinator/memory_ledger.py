@@ -17,10 +17,13 @@ from typing import Sequence
 import numpy as np
 
 from coordinator import rules
-from protocol import codec
-from protocol.commitment import commitments
-from protocol.ledger import (BPS, EXPIRY_BLOCKS, MAX_MEMBERS, MAX_WINDOW, MIN_WINDOW, Balances, Commit, Reveal,
-                             RoundOutcome, RoundSpec, aggregates, ledger_error)
+from protocol import codec, sketch
+from protocol.commitment import commitments, digest_commitment, keccak, report_digests
+from protocol.ledger import (BPS, CONFIRM_BLOCKS, EXPIRY_BLOCKS, MAX_FULL_DIM, MAX_MEMBERS, MAX_WINDOW, MIN_WINDOW,
+                             Balances, Commit, Reveal, RoundOutcome, RoundSpec, aggregates, ledger_error)
+
+INT64 = np.iinfo(np.int64)
+ZERO = bytes(32)
 
 
 @dataclass
@@ -31,15 +34,21 @@ class _Round:
     commit_deadline: int
     reveal_deadline: int
     committed: np.ndarray  # [B, N] bool
-    digests: np.ndarray  # [B, N] object: bytes
+    commitments: np.ndarray  # [B, N] object: bytes
     revealed: np.ndarray  # [B, N] bool
-    reports: np.ndarray  # [B, N, k] int64
-    outcome: RoundOutcome | None = None
-    expired: bool = False
+    reports: np.ndarray  # [B, N, k] int64: the reports, or their sketches
+    full_dim: int
+    seed_hash: list[bytes]  # [B]
+    seed: list[bytes | None]  # [B], once revealed
+    digests: np.ndarray  # [B, N] object: the revealed full reports' digests
+    settled: bool = False  # finalized or expired
+    confirming: np.ndarray | None = None  # [B] bool, after settlement
+    confirm_deadline: int = 0
+    disproved: np.ndarray | None = None  # [B, N] bool
 
     @property
-    def settled(self) -> bool:
-        return self.outcome is not None or self.expired
+    def sketched(self) -> bool:
+        return self.full_dim != self.spec.dim
 
     def index(self, sender: str) -> int:
         """The sender's column, if it is a member in some run; else the contract's refusal."""
@@ -94,7 +103,9 @@ class MemoryLedger:
         self._mine()
 
     def _in_flight(self) -> _Round | None:
-        return self._rounds[-1] if self._rounds and not self._rounds[-1].settled else None
+        """The latest round while it is open, or while an accepted sketched round awaits confirmation."""
+        r = self._rounds[-1] if self._rounds else None
+        return r if r is not None and (not r.settled or (r.confirming is not None and r.confirming.any())) else None
 
     def registered(self, address: str) -> bool:
         return address in self._registered
@@ -159,6 +170,12 @@ class MemoryLedger:
             raise ledger_error("value out of range", f"tau_fx must be {self.batch} values in [0, 2**31)")
         if spec.dim < 1 or (self.max_dim is not None and spec.dim > self.max_dim):
             raise ledger_error("bad report length", f"dim {spec.dim} outside 1..{self.max_dim}")
+        full_dim = spec.dim if spec.full_dim is None else spec.full_dim
+        if not spec.dim <= full_dim <= (MAX_FULL_DIM if self.max_dim is not None else full_dim):
+            raise ledger_error("bad report length", f"full_dim {full_dim} outside {spec.dim}..{MAX_FULL_DIM}")
+        seed_hash = [bytes(h) for h in spec.seed_hash] if spec.seed_hash is not None else [ZERO] * self.batch
+        if len(seed_hash) != self.batch or any((full_dim == spec.dim) != (h == ZERO) for h in seed_hash):
+            raise ledger_error("bad seed", "a seed hash in every run exactly when full_dim > dim")
         b, n = self.batch, len(candidates)
         members = np.zeros((b, n), dtype=bool)
         for i, a in enumerate(candidates):
@@ -166,12 +183,16 @@ class MemoryLedger:
             members[:, i] &= self._stake(a) >= self.min_stake
         if np.any(self._pool < spec.reward * members.sum(axis=1)):
             raise ledger_error("pool too small", f"need {spec.reward} for each member")
+        if self._rounds:  # the previous round is settled: its reports are no longer needed (they may be large)
+            prev = self._rounds[-1]
+            prev.reports = prev.commitments = prev.digests = None
         start = self.block
         self._rounds.append(_Round(
             spec=spec, candidates=candidates, members=members,
             commit_deadline=start + spec.commit_blocks, reveal_deadline=start + spec.commit_blocks + spec.reveal_blocks,
-            committed=np.zeros((b, n), dtype=bool), digests=np.full((b, n), None, dtype=object),
+            committed=np.zeros((b, n), dtype=bool), commitments=np.full((b, n), None, dtype=object),
             revealed=np.zeros((b, n), dtype=bool), reports=np.zeros((b, n, spec.dim), dtype=np.int64),
+            full_dim=full_dim, seed_hash=seed_hash, seed=[None] * b, digests=np.full((b, n), None, dtype=object),
         ))
         self._mine()
         return len(self._rounds) - 1
@@ -201,12 +222,28 @@ class MemoryLedger:
             accepted.append((i, runs, c.digest))
         for i, runs, digest in accepted:
             r.committed[runs, i] = True
-            r.digests[runs, i] = np.asarray(list(digest), dtype=object)[runs]
+            r.commitments[runs, i] = np.asarray(list(digest), dtype=object)[runs]
             self._mine()
 
     def _reveal_open(self, r: _Round) -> np.ndarray:
         """[B]: the commit phase is over (its window lapsed, or every member committed)."""
         return (self.block > r.commit_deadline) | (r.committed == r.members).all(axis=1)
+
+    def reveal_seed(self, round_id: int, seeds: Sequence[bytes]) -> None:
+        """The DC reveals each run's projection seed, once the commit phase is over."""
+        r = self._round(round_id)
+        if not r.sketched:
+            raise ledger_error("not sketched", f"round {round_id} reveals its reports whole")
+        if any(s is not None for s in r.seed):
+            raise ledger_error("already revealed", "the seed")
+        if not self._reveal_open(r).all():
+            raise ledger_error("reveal window not open", f"block {self.block} <= {r.commit_deadline}")
+        if self.block > r.reveal_deadline:
+            raise ledger_error("reveal window closed", f"block {self.block} > {r.reveal_deadline}")
+        if len(seeds) != self.batch or any(keccak(bytes(s)) != h for s, h in zip(seeds, r.seed_hash)):
+            raise ledger_error("seed mismatch", "a seed does not hash to the one posted at opening")
+        r.seed = [bytes(s) for s in seeds]
+        self._mine()
 
     def reveal(self, round_id: int, reveals: Sequence[Reveal]) -> None:
         r = self._round(round_id)
@@ -214,8 +251,11 @@ class MemoryLedger:
             fx = np.asarray(m.report_fx)
             if fx.ndim != 2 or fx.shape[0] != self.batch or len(m.salt) != self.batch:
                 raise ledger_error("bad report length", f"report of shape {fx.shape} for batch {self.batch}")
-            if not np.all(codec.in_range(fx)):
-                raise ledger_error("value out of range", f"{m.sender} sent a value outside int32")
+            fits = (fx >= INT64.min) & (fx <= INT64.max) if r.sketched else codec.in_range(fx)
+            if not np.all(fits):
+                raise ledger_error("value out of range", f"{m.sender} sent a value outside int{64 if r.sketched else 32}")
+            if r.sketched and (m.digest is None or len(m.digest) != self.batch):
+                raise ledger_error("bad report length", f"{m.sender}: a sketch comes with its full report's digest")
         done = r.revealed.copy()
         accepted = []
         for m in reveals:
@@ -229,17 +269,26 @@ class MemoryLedger:
                 raise ledger_error("reveal window closed", f"block {self.block} > {r.reveal_deadline}")
             if not r.committed[runs, i].all():
                 raise ledger_error("no commitment", m.sender)
+            if r.sketched and any(r.seed[b] is None for b in np.flatnonzero(runs)):
+                raise ledger_error("seed not revealed", f"round {round_id}")
             fx = np.asarray(m.report_fx)
             if fx.shape[1] != r.spec.dim:
                 raise ledger_error("bad report length", f"{fx.shape[1]} values in a round of {r.spec.dim}")
             sel = np.flatnonzero(runs)
-            if commitments(round_id, m.sender, fx[sel], [m.salt[b] for b in sel]) != list(r.digests[sel, i]):
+            if r.sketched:
+                digests = [bytes(m.digest[b]) for b in sel]
+                opened = [digest_commitment(round_id, m.sender, d, m.salt[b]) for d, b in zip(digests, sel)]
+            else:
+                digests = report_digests(fx[sel])
+                opened = commitments(round_id, m.sender, fx[sel], [m.salt[b] for b in sel])
+            if opened != list(r.commitments[sel, i]):
                 raise ledger_error("commitment mismatch", m.sender)
             done[:, i] |= runs
-            accepted.append((i, runs, fx))
-        for i, runs, fx in accepted:
-            r.revealed[runs, i] = True
-            r.reports[runs, i] = fx[runs]
+            accepted.append((i, sel, fx, digests))
+        for i, sel, fx, digests in accepted:
+            r.revealed[sel, i] = True
+            r.reports[sel, i] = fx[sel]
+            r.digests[sel, i] = np.asarray(digests + [None], dtype=object)[:-1]
             self._mine()
 
     def finalize(self, round_id: int) -> RoundOutcome:
@@ -247,24 +296,97 @@ class MemoryLedger:
         quiet = self._reveal_open(r) & (r.revealed == r.committed).all(axis=1)
         if not (self.block > r.reveal_deadline or quiet.all()):
             raise ledger_error("too early to finalize", f"block {self.block} <= {r.reveal_deadline}")
-        accepted = rules.accepted(r.reports, r.members, r.committed, r.revealed, r.spec.tau_fx, r.spec.quorum)
+        # E||S x||^2 = k ||x||^2 for the unscaled sign projection: sketches are compared against k tau^2
+        scale = r.spec.dim if r.sketched else 1
+        accepted = rules.accepted(r.reports, r.members, r.committed, r.revealed, r.spec.tau_fx, r.spec.quorum,
+                                  scale=scale)
         total, count, lo, hi = aggregates(r.reports, r.revealed)
         stakes = np.stack([self._stake(a) for a in r.candidates], axis=1)
-        paid, slashed = rules.settle(accepted, r.members, r.revealed, r.spec.reward, stakes, self.slash_bps)
+        # without the DC's seed nobody could reveal a sketch: a committed member is not to blame for that
+        excused = r.committed & np.array([r.sketched and s is None for s in r.seed])[:, None]
+        paid, slashed = rules.settle(accepted & (not r.sketched), r.members & ~excused, r.revealed, r.spec.reward,
+                                     stakes, self.slash_bps)
         for i, a in enumerate(r.candidates):
             if r.members[:, i].any():
                 self._tokens[a] = self.token_balance(a) + paid[:, i]
                 self._stakes[a] = self._stakes[a] - slashed[:, i]
         self._pool = self._pool - paid.sum(axis=1) + slashed.sum(axis=1)
         max_sq = rules.pairwise_sq_dist_max(r.reports, r.revealed).astype(object)
-        r.outcome = RoundOutcome(round_id, accepted, r.members.copy(), r.committed.copy(), r.revealed.copy(), max_sq,
-                                 total, count, lo, hi, paid, slashed)
+        r.confirming = accepted & r.sketched
+        r.confirm_deadline = self.block + CONFIRM_BLOCKS
+        r.disproved = np.zeros_like(r.revealed)
+        r.settled = True
+        outcome = RoundOutcome(round_id, accepted, r.members.copy(), r.committed.copy(), r.revealed.copy(), max_sq,
+                                 total, count, lo, hi, paid, slashed, confirming=r.confirming.copy(),
+                                 digests=r.digests.copy() if r.sketched else None)
         self._mine()
-        return r.outcome
+        return outcome
+
+    def _confirming(self, round_id: int) -> _Round:
+        r = self._rounds[round_id] if 0 <= round_id < len(self._rounds) else None
+        if r is None or round_id != len(self._rounds) - 1 or r.confirming is None or not r.confirming.any():
+            raise ledger_error("not confirming", f"round {round_id}")
+        return r
+
+    def _pay(self, r: _Round, payees: np.ndarray) -> np.ndarray:
+        """Pay the reward to `payees` [B, N] in the runs still confirming; those runs are then done."""
+        payees = payees & r.confirming[:, None] & ~r.disproved
+        paid = np.where(payees, r.spec.reward, 0).astype(object)
+        for i, a in enumerate(r.candidates):
+            if payees[:, i].any():
+                self._tokens[a] = self.token_balance(a) + paid[:, i]
+        self._pool = self._pool - paid.sum(axis=1)
+        r.confirming = np.zeros_like(r.confirming)
+        self._mine()
+        return paid
+
+    def confirm(self, round_id: int, confirmed: np.ndarray) -> np.ndarray:
+        """The DC pays the revealers whose full reports it received and checked ([B, N] over the candidates)."""
+        r = self._confirming(round_id)
+        confirmed = np.asarray(confirmed, dtype=bool)
+        if self.block > r.confirm_deadline:
+            raise ledger_error("confirm window closed", f"block {self.block} > {r.confirm_deadline}")
+        if (confirmed & ~r.revealed).any() or (confirmed & ~r.confirming[:, None]).any():
+            raise ledger_error("not participant", "only the revealers of a round awaiting confirmation")
+        return self._pay(r, confirmed)
+
+    def release(self, round_id: int) -> np.ndarray:
+        """Anyone, after the confirmation window: every revealer not proven a liar is paid."""
+        r = self._confirming(round_id)
+        if self.block <= r.confirm_deadline:
+            raise ledger_error("too early to release", f"block {self.block} <= {r.confirm_deadline}")
+        return self._pay(r, r.revealed.copy())
+
+    def prove_mismatch(self, round_id: int, node: str, full_fx: np.ndarray, row: int, prover: str) -> None:
+        """`prover` shows, in every run, that `node`'s revealed sketch row `row` is not that row of S y for the full
+        report y [B, full_dim] hashing to its revealed digest: `node` is not paid and its slash goes to `prover`."""
+        r = self._confirming(round_id)
+        if self.block > r.confirm_deadline:
+            raise ledger_error("confirm window closed", f"block {self.block} > {r.confirm_deadline}")
+        i = r.index(node)
+        if not (r.revealed[:, i] & r.confirming).all():
+            raise ledger_error("no commitment", node)
+        if r.disproved[:, i].any():
+            raise ledger_error("already revealed", f"{node} was proven a liar already")
+        full = np.asarray(full_fx, dtype=np.int64)
+        if full.shape != (self.batch, r.full_dim) or not np.all(codec.in_range(full)):
+            raise ledger_error("bad report length", f"a full report of {r.full_dim} int32 values per run")
+        if report_digests(full) != list(r.digests[:, i]):
+            raise ledger_error("commitment mismatch", f"{node}: not the full report it revealed the digest of")
+        if not 0 <= row < r.spec.dim:
+            raise ledger_error("bad report length", f"row {row} outside 0..{r.spec.dim - 1}")
+        actual = [sketch.sketch_row(full[b], r.seed[b], r.spec.dim, row) for b in range(self.batch)]
+        if any(a == int(r.reports[b, i, row]) for b, a in enumerate(actual)):
+            raise ledger_error("no mismatch", f"{node}'s sketch row {row} is that of its full report")
+        cut = self._stakes[node] * self.slash_bps // BPS
+        self._stakes[node] = self._stakes[node] - cut
+        self._tokens[prover] = self.token_balance(prover) + cut
+        r.disproved[:, i] = True
+        self._mine()
 
     def expire(self, round_id: int) -> None:
         r = self._round(round_id)
         if self.block <= r.reveal_deadline + EXPIRY_BLOCKS:
             raise ledger_error("too early to expire", f"block {self.block} <= {r.reveal_deadline + EXPIRY_BLOCKS}")
-        r.expired = True
+        r.settled = True
         self._mine()

@@ -31,13 +31,14 @@ def pairwise_sq_dist_max(reports_fx: np.ndarray, revealed: np.ndarray) -> np.nda
 
 
 def accepted(reports_fx: np.ndarray, members: np.ndarray, committed: np.ndarray, revealed: np.ndarray,
-             tau_fx: np.ndarray, quorum: int) -> np.ndarray:
+             tau_fx: np.ndarray, quorum: int, scale: int = 1) -> np.ndarray:
     """VISTA's acceptance, [B] bool: at least `quorum` members revealed, no member withheld a committed report,
-    and every revealed pair lies within tau (||y_i - y_j||^2 <= tau^2, exact in integers)."""
+    and every revealed pair lies within tau (||y_i - y_j||^2 <= scale tau^2, exact in integers; scale = k when
+    the revealed vectors are k-value sketches, 1 for whole reports)."""
     tau = np.asarray(tau_fx, dtype=object)  # tau**2 may pass int64 at high scale bits
     enough = revealed.sum(axis=1) >= quorum
     withheld = (members & committed & ~revealed).any(axis=1)
-    within = np.asarray(pairwise_sq_dist_max(reports_fx, revealed).astype(object) <= tau * tau, dtype=bool)
+    within = np.asarray(pairwise_sq_dist_max(reports_fx, revealed).astype(object) <= tau * tau * scale, dtype=bool)
     return enough & ~withheld & within
 
 

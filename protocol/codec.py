@@ -61,6 +61,17 @@ def pack(fx: np.ndarray) -> bytes:
     return np.asarray(fx, dtype=">i4").tobytes()
 
 
+def pack_sketch(z: np.ndarray) -> bytes:
+    """Pack a 1-D sketch as big-endian int64 words (a sketch sums d report values, so it needs the width)."""
+    return np.asarray(z, dtype=">i8").tobytes()
+
+
+def unpack_sketch(data: bytes) -> np.ndarray:
+    if len(data) % 8:
+        raise CodecError(f"sketch: packed length {len(data)} is not a multiple of 8 bytes")
+    return np.frombuffer(data, dtype=">i8").astype(np.int64)
+
+
 def unpack(data: bytes) -> np.ndarray:
     if len(data) % 4:
         raise CodecError(f"report: packed length {len(data)} is not a multiple of 4 bytes")

@@ -82,6 +82,15 @@ REASONS: dict[str, type[LedgerError]] = {
     "ecdsa: invalid signature `s` value": NotParticipant,
     # refused by the ledgers before anything is sent: the contract's ABI bound on a candidate list
     "too many members": BadParameter,
+    # sketched rounds
+    "bad seed": BadParameter,
+    "not sketched": BadParameter,
+    "seed mismatch": CommitmentMismatch,
+    "seed not revealed": WindowError,
+    "not confirming": WindowError,
+    "confirm window closed": WindowError,
+    "too early to release": WindowError,
+    "no mismatch": CommitmentMismatch,
 }
 LIBRARY_REASONS = frozenset({"ecdsa: invalid signature", "ecdsa: invalid signature `s` value"})
 CLIENT_REASONS = frozenset({"too many members"})
@@ -94,9 +103,11 @@ def ledger_error(reason: str, detail: str = "") -> LedgerError:
 
 # The contract's bounds (contracts/coordinator.vy), which MemoryLedger applies too; a test holds them equal.
 MAX_MEMBERS = 64  # members of one round: one bitmask word
-MAX_DIM = 256  # values in an on-chain report
+MAX_DIM = 256  # values in an on-chain report, or in a sketch of a larger one
+MAX_FULL_DIM = 65_536  # values of a full report a mismatch proof can carry
 MIN_WINDOW, MAX_WINDOW = 4, 7_200  # commit and reveal windows, in blocks
 EXPIRY_BLOCKS = 256  # after the reveal window, a round nobody settled can be closed by anyone
+CONFIRM_BLOCKS = 256  # after an accepted sketched round settles, the owner's time to confirm whom it pays
 BPS = 10_000
 
 
@@ -105,10 +116,13 @@ class RoundSpec:
     """What the DC posts when it opens a round (per run of the batch where it varies).
 
     `members` lists the candidates: those registered and holding at least the minimum stake become the round's
-    members (per run, in a batch), the others sit it out. Outcomes are laid out over this list."""
+    members (per run, in a batch), the others sit it out. Outcomes are laid out over this list.
+
+    A model of `full_dim` > `dim` values is checked through `dim`-value sketches (protocol/sketch.py) under the
+    projection whose seed hashes to `seed_hash` (one per run); the DC reveals the seed after the commit phase."""
 
     tau_fx: np.ndarray  # [B] int: acceptance radius in fixed point
-    dim: int  # report dimension k
+    dim: int  # values revealed and checked: the report, or its sketch
     scale_bits: int
     params_digest: Sequence[bytes]  # [B] 32-byte commitment to the model parameters
     reward: int  # tokens paid to each revealer of an accepted round
@@ -116,6 +130,12 @@ class RoundSpec:
     quorum: int = 2
     commit_blocks: int = 32
     reveal_blocks: int = 32
+    full_dim: int | None = None  # None: the report is revealed whole (full_dim = dim)
+    seed_hash: Sequence[bytes] | None = None  # [B] keccak256 of each run's seed (sketched rounds)
+
+    @property
+    def sketched(self) -> bool:
+        return self.full_dim is not None and self.full_dim > self.dim
 
 
 @dataclass(frozen=True)
@@ -127,8 +147,9 @@ class Commit:
 @dataclass(frozen=True)
 class Reveal:
     sender: str
-    report_fx: np.ndarray  # [B, k] int
+    report_fx: np.ndarray  # [B, k] int: the report, or in a sketched round its sketch
     salt: Sequence[bytes | None]  # [B]; None: no reveal in that run
+    digest: Sequence[bytes | None] | None = None  # [B] the full reports' digests (sketched rounds)
 
 
 @dataclass(frozen=True)
@@ -145,9 +166,11 @@ class RoundOutcome:
     count: np.ndarray  # [B]
     lo: np.ndarray  # [B, k] coordinate-wise min of revealed reports
     hi: np.ndarray  # [B, k] coordinate-wise max
-    paid: np.ndarray  # [B, N] tokens paid this round
+    paid: np.ndarray  # [B, N] tokens paid this round (a sketched round: once confirmed, see `confirm`)
     slashed: np.ndarray  # [B, N] stake slashed this round
     gas: dict[str, int] = field(default_factory=dict)  # per phase, for chain ledgers
+    confirming: np.ndarray | None = None  # [B] bool: accepted sketched rounds whose rewards await confirmation
+    digests: np.ndarray | None = None  # [B, N] object: the revealed full reports' digests (sketched rounds)
 
 
 @dataclass(frozen=True)
@@ -193,6 +216,15 @@ class Ledger(Protocol):
     def finalize(self, round_id: int) -> RoundOutcome: ...
 
     def expire(self, round_id: int) -> None: ...
+
+    # sketched rounds
+    def reveal_seed(self, round_id: int, seeds: Sequence[bytes]) -> None: ...
+
+    def confirm(self, round_id: int, confirmed: np.ndarray) -> np.ndarray: ...  # [B, N] bool -> paid [B, N]
+
+    def release(self, round_id: int) -> np.ndarray: ...  # paid [B, N]
+
+    def prove_mismatch(self, round_id: int, node: str, full_fx: np.ndarray, row: int, runs: np.ndarray) -> None: ...
 
     def advance(self, blocks: int) -> None: ...
 

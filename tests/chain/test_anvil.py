@@ -39,7 +39,7 @@ def test_reasons_surface_over_http(anvil_url):
     # sent without a dry run, the transaction is mined and fails; its reason is recovered by replaying it
     d = led.deployment
     bad = sealed(rid, led.nodes[0], [1.0, 0.0])[1]
-    data = d.coordinator.data("reveal", rid, bytes(bad.report_fx[0].astype(">i4")), bad.salt[0])
+    data = d.coordinator.data("reveal", rid, bytes(bad.report_fx[0].astype(">i4")), bytes(32), bad.salt[0])
     (receipt,) = led.chain.send([Tx(led.account(led.nodes[0]), d.coordinator.address, data, 200_000)])
     assert not receipt.ok and receipt.reason == "commitment mismatch"
     with pytest.raises(CommitmentMismatch):

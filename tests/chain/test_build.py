@@ -122,4 +122,5 @@ def test_the_owner_has_no_verb_to_pay_itself_or_move_stakes():
     abi = build.artifact("coordinator")["abi"]
     writes = {f["name"] for f in abi if f["type"] == "function" and f["stateMutability"] not in ("view", "pure")}
     assert writes == {"fund", "register", "add_stake", "withdraw", "open_round", "commit", "commit_signed", "reveal",
-                      "reveal_many", "reveal_and_finalize", "finalize", "expire"}
+                      "reveal_many", "reveal_and_finalize", "finalize", "expire", "reveal_seed", "confirm", "release",
+                      "prove_mismatch"}

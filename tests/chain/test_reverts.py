@@ -29,8 +29,8 @@ def open_and_commit(led, who, commit_blocks=32, reveal_blocks=32, values=(0.0, 0
 
 def not_owner(led):
     d = led.deployment
-    return lambda: d.coordinator.transact("open_round", MEMBERS, 65_536, 2, 16, bytes(32), REWARD, 2, 32, 32,
-                                          sender=led.account(NODES[0]), gas=600_000, preflight=True)
+    return lambda: d.coordinator.transact("open_round", MEMBERS, 65_536, 2, 2, 16, bytes(32), bytes(32), REWARD, 2,
+                                          32, 32, sender=led.account(NODES[0]), gas=600_000, preflight=True)
 
 
 def already_registered(led):
@@ -244,6 +244,67 @@ def too_many_members(led):
     return lambda: led.open_round(spec(members=[f"0x{i:040x}" for i in range(1, protocol.MAX_MEMBERS + 2)]))
 
 
+def sketched_round(led, reveal_seed=True, settle=False):
+    """A sketched round (tests/chain/test_sketch_rounds.py) with every member committed; its id and messages."""
+    from tests.chain import test_sketch_rounds as sk
+
+    fulls = sk.full_reports(np.random.default_rng(0))
+    rid = led.open_round(sk.sketched_spec())
+    commits, _ = sk.messages(rid, fulls, np.zeros((4, sk.K), dtype=np.int64))
+    led.commit(rid, commits)
+    if reveal_seed:
+        led.reveal_seed(rid, [sk.SEED])
+    _, reveals = sk.messages(rid, fulls, sk.sketch.sketch(fulls, sk.SEED, sk.K))
+    if settle:
+        led.reveal(rid, reveals)
+        led.finalize(rid)
+    return rid, fulls, reveals
+
+
+def bad_seed(led):
+    from tests.chain import test_sketch_rounds as sk
+
+    return lambda: led.open_round(spec(dim=sk.K, full_dim=sk.D))  # sketched, but no seed hash
+
+
+def not_sketched(led):
+    rid, _ = open_and_commit(led, MEMBERS)
+    return lambda: led.reveal_seed(rid, [bytes(32)])
+
+
+def seed_mismatch(led):
+    rid, *_ = sketched_round(led, reveal_seed=False)
+    return lambda: led.reveal_seed(rid, [bytes(32)])
+
+
+def seed_not_revealed(led):
+    rid, _, reveals = sketched_round(led, reveal_seed=False)
+    return lambda: led.reveal(rid, reveals[:1])
+
+
+def not_confirming(led):
+    rid, *_ = sketched_round(led)
+    return lambda: led.confirm(rid, np.ones((1, 4), dtype=bool))
+
+
+def confirm_window_closed(led):
+    from protocol.ledger import CONFIRM_BLOCKS
+
+    rid, *_ = sketched_round(led, settle=True)
+    led.advance(CONFIRM_BLOCKS)
+    return lambda: led.confirm(rid, np.ones((1, 4), dtype=bool))
+
+
+def too_early_to_release(led):
+    rid, *_ = sketched_round(led, settle=True)
+    return lambda: led.release(rid)
+
+
+def no_mismatch(led):
+    rid, fulls, _ = sketched_round(led, settle=True)
+    return lambda: led.prove_mismatch(rid, MEMBERS[0], fulls[:1], 0, led.deployment.owner.address)
+
+
 CASES = {
     "not owner": [not_owner],
     "already registered": [already_registered],
@@ -273,6 +334,14 @@ CASES = {
     "bad slash": [bad_slash_zero, bad_slash_above_100],
     "penalty rounds to zero": [penalty_rounds_to_zero],
     "too many members": [too_many_members],
+    "bad seed": [bad_seed],
+    "not sketched": [not_sketched],
+    "seed mismatch": [seed_mismatch],
+    "seed not revealed": [seed_not_revealed],
+    "not confirming": [not_confirming],
+    "confirm window closed": [confirm_window_closed],
+    "too early to release": [too_early_to_release],
+    "no mismatch": [no_mismatch],
 }
 DEPLOYS = {bad_slash_zero, bad_slash_above_100, penalty_rounds_to_zero}
 
@@ -306,6 +375,7 @@ def test_bounds_agree_between_the_contract_and_the_protocol_package():
     from contracts.client import MAX_REPORT_BYTES
 
     constants = dict(re.findall(r"^(\w+): constant\(uint256\) = ([\d_]+)$", SOURCE.read_text(), flags=re.M))
-    for name in ("MAX_MEMBERS", "MAX_DIM", "MIN_WINDOW", "MAX_WINDOW", "EXPIRY_BLOCKS", "BPS"):
+    for name in ("MAX_MEMBERS", "MAX_DIM", "MIN_WINDOW", "MAX_WINDOW", "EXPIRY_BLOCKS", "CONFIRM_BLOCKS", "BPS"):
         assert int(constants[name]) == getattr(protocol, name), name
-    assert 4 * protocol.MAX_DIM == MAX_REPORT_BYTES
+    assert 8 * protocol.MAX_DIM == MAX_REPORT_BYTES
+    assert int(constants["MAX_FULL_DIM"]) == protocol.MAX_FULL_DIM

@@ -206,9 +206,11 @@ def test_scripted_protocol_run_gives_identical_receipts_and_views_on_py_evm_and_
     twin.check("outer snapshot reverted")
     # halts and odd transactions: out of gas, a refused deployment, values out of range, ether to a stranger
     twin("out of gas", lambda led: led.deployment.coordinator.transact(
-        "open_round", nodes, 65_536, 2, 16, bytes(32), REWARD, 2, 8, 8, sender=led.deployment.owner, gas=30_000))
+        "open_round", nodes, 65_536, 2, 2, 16, bytes(32), bytes(32), REWARD, 2, 8, 8, sender=led.deployment.owner,
+        gas=30_000))
     twin("not owner", lambda led: led.deployment.coordinator.transact(
-        "open_round", nodes, 65_536, 2, 16, bytes(32), REWARD, 2, 8, 8, sender=led.account(nodes[0]), gas=300_000))
+        "open_round", nodes, 65_536, 2, 2, 16, bytes(32), bytes(32), REWARD, 2, 8, 8, sender=led.account(nodes[0]),
+        gas=300_000))
     twin("tau out of range", lambda led: led.deployment.open_round(members=nodes, tau_fx=2**31, dim=2, reward=REWARD))
     twin.open("report too long", spec(dim=257, members=nodes))
     twin("deploy refused", lambda led: deploy(led.chain, slash_bps=10_001))
