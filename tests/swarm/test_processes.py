@@ -308,3 +308,53 @@ def test_a_node_served_a_wrong_model_refuses_it_in_one_line_and_commits_nothing(
     out = record_of(rig, 0).outcome()
     assert rig.addresses[2] not in record_of(rig, 0).nodes("Committed")  # it sent nothing for the round
     assert out.slashed.get(rig.addresses[2], 0) == STAKE // 2 and rig.addresses[2] not in out.paid
+
+
+# ------------------------------------------------------------------------------------------ deploy, Ctrl-C
+def test_deml_deploy_writes_a_deployment_file_and_never_overwrites_one(devnet, tmp_path):
+    out = tmp_path / "deployment.json"
+    done = deml("deploy", "--chain", devnet.url, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    rec = json.loads(out.read_text())
+    assert rec["chain_id"] == connect(devnet.url).chain_id and set(rec["code"]) == {"reward_token", "coordinator"}
+    assert rec["deploy_block"] >= 1 and out.with_suffix(".owner.key").stat().st_mode & 0o077 == 0
+    block = connect(devnet.url).block_number
+    again = deml("deploy", "--chain", devnet.url, "--out", str(out))
+    _one_line_refusal(again, 2, "--out", "a file is there already")
+    assert connect(devnet.url).block_number == block and json.loads(out.read_text()) == rec
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_process_of_the_swarm_by_pid_and_keeps_the_finished_rounds(tmp_path):
+    out = tmp_path / "swarm"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with open(tmp_path / "swarm.log", "w") as log:
+        swarm = subprocess.Popen([sys.executable, "-m", "sims.cli", "swarm", "run", "--rounds", "200", "--chain", "anvil",
+                                  "--out", str(out)], stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env,
+                                 start_new_session=True)
+    try:
+        deadline = time.monotonic() + WAIT
+        while not (out / "deployment.json").is_file() or not (out / "config.json").is_file():
+            assert swarm.poll() is None and time.monotonic() < deadline, (tmp_path / "swarm.log").read_text()[-2000:]
+            time.sleep(0.1)
+        rec = json.loads((out / "deployment.json").read_text())
+        from contracts.client import attach
+
+        d = attach(connect(rec["rpc"]), None, rec["token"], rec["coordinator"])
+        while sum(r.settled for r in rounds(d, rec["deploy_block"])) < 2:
+            assert swarm.poll() is None and time.monotonic() < deadline, (tmp_path / "swarm.log").read_text()[-2000:]
+            time.sleep(0.1)
+        swarm.send_signal(signal.SIGINT)
+        assert swarm.wait(120) == 130, (tmp_path / "swarm.log").read_text()[-2000:]
+    finally:
+        if swarm.poll() is None:
+            swarm.kill()
+            swarm.wait()
+    config = json.loads((out / "config.json").read_text())
+    kept = pd.read_parquet(out / "rounds.parquet")
+    assert config["status"] == "interrupted" and 2 <= len(kept) < 200 and config["done"]["rounds"] == len(kept)
+    assert kept["round"].tolist() == list(range(1, len(kept) + 1))
+    left = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    assert str(out) not in left  # the DC and every node: stopped
+    with pytest.raises(ConnectionError):
+        connect(rec["rpc"])  # and the managed anvil
