@@ -59,6 +59,11 @@ class _Live:
 class ChainLedger:
     batch = 1
 
+    @property
+    def owner(self) -> str:
+        """The data collector: the deployment's owner, whose key this ledger holds."""
+        return self.deployment.owner.address
+
     def __init__(self, chain: Chain | str = EMBEDDED, *, nodes: int = 0, seed: int = 0, mode: Mode = "relay",
                  min_stake: int = 2, slash_bps: int = 5_000, preflight: bool = False,
                  deployment: Deployment | None = None):
@@ -337,7 +342,8 @@ class ChainLedger:
             paid=per_node(out.paid), slashed=per_node(out.slashed), gas=dict(live.gas),
             confirming=np.array([out.sketched and out.accepted and out.confirmed is None]),
             digests=np.array([[out.digests.get(a) if revealed[0, c] else None for c, a in enumerate(live.candidates)]],
-                             dtype=object).reshape(1, n) if out.sketched else None)
+                             dtype=object).reshape(1, n) if out.sketched else None,
+            sketches=reports if out.sketched else None)
 
     def _add_gas(self, round_id: int, phase: str) -> None:
         if self._live is not None and self._live.round_id == round_id:

@@ -16,8 +16,9 @@ from typing import Callable, NamedTuple, Protocol
 
 import numpy as np
 
-from coordinator import rules, vista
+from coordinator import rules, sketched, vista
 from protocol import codec
+from protocol.commitment import keccak
 from protocol.digest import params_digests
 from protocol.ledger import Commit, Ledger, Reveal, RoundOutcome, RoundSpec
 
@@ -58,6 +59,11 @@ class ProtocolConfig:
     quorum: int = 2
     commit_blocks: int = 32
     reveal_blocks: int = 32
+    sketch: int = 0  # k: a model of more than k values is checked through k-value sketches (0: reports whole)
+    sketch_secret: bytes = b""  # the DC's secret behind the projection seeds (coordinator/sketched.py)
+
+    def sketched(self, dim: int) -> bool:
+        return 0 < self.sketch < dim
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,7 @@ class Announced(NamedTuple):
     eta: np.ndarray
     lr: np.ndarray
     tau: np.ndarray
+    seeds: list[bytes] | None = None  # a sketched round's projection seeds, one per run (the DC's secret until revealed)
 
 
 class Exchange(Protocol):
@@ -122,16 +129,20 @@ def start(task: Task, control: vista.VistaParams, batch: int) -> State:
 
 def announce(state: State, control: vista.VistaParams, proto: ProtocolConfig,
              members: list[str]) -> tuple[RoundSpec, Announced]:
-    """The next round's spec (tau = eta * Delta, the model's digest, the candidates) and VISTA's announcement."""
+    """The next round's spec (tau = eta * Delta, the model's digest, the candidates; for a model larger than
+    `proto.sketch`, the sketch size and the hashes of the round's projection seeds) and VISTA's announcement."""
     eta, lr = vista.eta(control, state.vista), vista.learning_rate(control, state.vista)
     tau = eta * proto.delta
+    dim = state.theta.shape[1]
+    seeds = sketched.seeds(proto.sketch_secret, state.settled, len(tau)) if proto.sketched(dim) else None
     spec = RoundSpec(
-        tau_fx=codec.encode(tau, proto.scale_bits, field="tau"), dim=state.theta.shape[1],
+        tau_fx=codec.encode(tau, proto.scale_bits, field="tau"), dim=proto.sketch if seeds else dim,
         scale_bits=proto.scale_bits, params_digest=params_digests(state.theta), reward=proto.reward,
         members=list(members), quorum=proto.quorum, commit_blocks=proto.commit_blocks,
-        reveal_blocks=proto.reveal_blocks,
+        reveal_blocks=proto.reveal_blocks, full_dim=dim if seeds else None,
+        seed_hash=[keccak(s) for s in seeds] if seeds else None,
     )
-    return spec, Announced(eta, lr, tau)
+    return spec, Announced(eta, lr, tau, seeds)
 
 
 def conclude(state: State, announced: Announced, out: RoundOutcome, task: Task, control: vista.VistaParams,
@@ -155,12 +166,15 @@ def conclude(state: State, announced: Announced, out: RoundOutcome, task: Task, 
 def play_round(ledger: Ledger, exchange: Exchange, state: State, task: Task, control: vista.VistaParams,
                proto: ProtocolConfig, members: list[str], *,
                opened: int | None = None) -> tuple[RoundLog, RoundOutcome, State]:
-    """One round: open it (unless `opened` names the round already opened for this state), exchange, settle,
-    conclude."""
+    """One round: open it (unless `opened` names the round already opened for this state), exchange, settle (a
+    sketched round: check the delivered full reports and confirm), conclude."""
     spec, announced = announce(state, control, proto, members)
     round_id = ledger.open_round(spec) if opened is None else opened
-    exchange(ledger, round_id, spec, state, announced)
+    delivered = exchange(ledger, round_id, spec, state, announced)
     out = ledger.finalize(round_id)
+    if announced.seeds is not None:
+        out = sketched.settle(ledger, round_id, out, delivered or {}, announced.seeds, spec.members,
+                              state.theta.shape[1])
     log, state = conclude(state, announced, out, task, control, proto)
     return log, out, state
 
@@ -181,16 +195,24 @@ def _withheld(commits: list[Commit], reveals: list[Reveal]) -> bool:
 def deliver(swarm: Reporters, proto: ProtocolConfig, rng: np.random.Generator) -> Exchange:
     """The in-process exchange: the reporters' sealed messages go through the ledger, and the ledger's clock is
     advanced past a window that a silent member or a withheld reveal would otherwise hold open."""
-    def exchange(ledger: Ledger, round_id: int, spec: RoundSpec, state: State, announced: Announced) -> None:
+    def exchange(ledger: Ledger, round_id: int, spec: RoundSpec, state: State,
+                 announced: Announced) -> sketched.Delivered | None:
         addresses = list(spec.members)
         commits, reveals = swarm.round(round_id, addresses, state.theta, state.grad, announced.tau,
                                        state.vista.eta_index, proto.scale_bits, rng)
+        delivered = None
+        if announced.seeds is not None:  # commit to the full reports' digests; sketches once the seed is out
+            commits, delivered = sketched.digest_messages(round_id, commits, reveals)
         ledger.commit(round_id, commits)
         if _silent(commits, addresses):  # a silent node: reveals open only once the commit window lapses
             ledger.advance(proto.commit_blocks + 1)
+        if announced.seeds is not None:
+            ledger.reveal_seed(round_id, announced.seeds)
+            reveals = sketched.reveal_sketches(delivered, announced.seeds, spec.dim)
         ledger.reveal(round_id, reveals)
         if _withheld(commits, reveals):  # a withheld reveal: wait out its window
             ledger.advance(proto.reveal_blocks + 1)
+        return delivered
 
     return exchange
 
