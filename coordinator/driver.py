@@ -57,13 +57,18 @@ class ProtocolConfig:
     scale_bits: int = codec.DEFAULT_SCALE_BITS
     estimator: rules.Estimator = "mean"
     quorum: int = 2
-    commit_blocks: int = 32
+    commit_blocks: int = 32  # at least: a round of more members gets a block per member and 2 to spare
     reveal_blocks: int = 32
     sketch: int = 0  # k: a model of more than k values is checked through k-value sketches (0: reports whole)
     sketch_secret: bytes = b""  # the DC's secret behind the projection seeds (coordinator/sketched.py)
 
     def sketched(self, dim: int) -> bool:
         return 0 < self.sketch < dim
+
+    def windows(self, members: int) -> tuple[int, int]:
+        """(commit, reveal) windows of a round of `members`: a devnet (and MemoryLedger) mines one block per
+        transaction, so a window shorter than the members' own transactions would close on the last of them."""
+        return max(self.commit_blocks, members + 2), max(self.reveal_blocks, members + 2)
 
 
 @dataclass(frozen=True)
@@ -135,11 +140,12 @@ def announce(state: State, control: vista.VistaParams, proto: ProtocolConfig,
     tau = eta * proto.delta
     dim = state.theta.shape[1]
     seeds = sketched.seeds(proto.sketch_secret, state.settled, len(tau)) if proto.sketched(dim) else None
+    commit_blocks, reveal_blocks = proto.windows(len(members))
     spec = RoundSpec(
         tau_fx=codec.encode(tau, proto.scale_bits, field="tau"), dim=proto.sketch if seeds else dim,
         scale_bits=proto.scale_bits, params_digest=params_digests(state.theta), reward=proto.reward,
-        members=list(members), quorum=proto.quorum, commit_blocks=proto.commit_blocks,
-        reveal_blocks=proto.reveal_blocks, full_dim=dim if seeds else None,
+        members=list(members), quorum=proto.quorum, commit_blocks=commit_blocks, reveal_blocks=reveal_blocks,
+        full_dim=dim if seeds else None,
         seed_hash=[keccak(s) for s in seeds] if seeds else None,
     )
     return spec, Announced(eta, lr, tau, seeds)
@@ -205,13 +211,13 @@ def deliver(swarm: Reporters, proto: ProtocolConfig, rng: np.random.Generator) -
             commits, delivered = sketched.digest_messages(round_id, commits, reveals)
         ledger.commit(round_id, commits)
         if _silent(commits, addresses):  # a silent node: reveals open only once the commit window lapses
-            ledger.advance(proto.commit_blocks + 1)
+            ledger.advance(spec.commit_blocks + 1)
         if announced.seeds is not None:
             ledger.reveal_seed(round_id, announced.seeds)
             reveals = sketched.reveal_sketches(delivered, announced.seeds, spec.dim)
         ledger.reveal(round_id, reveals)
         if _withheld(commits, reveals):  # a withheld reveal: wait out its window
-            ledger.advance(proto.reveal_blocks + 1)
+            ledger.advance(spec.reveal_blocks + 1)
         return delivered
 
     return exchange

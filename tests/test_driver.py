@@ -66,3 +66,16 @@ def test_a_silent_node_is_slashed_until_it_falls_below_the_minimum_and_the_hones
     assert [int(g.slashed[0, 2]) for g in logs] == [50, 25, 12, 0, 0, 0, 0, 0, 0, 0]
     assert [int(g.members[0]) for g in logs] == [3, 3, 3] + [2] * 7
     assert led.balances(members).stakes[:, 2].tolist() == [13, 13]
+
+
+def test_a_round_of_64_members_gets_windows_long_enough_for_each_members_transaction():
+    """MemoryLedger mines a block per message, as a devnet does: 64 reveals need more than the default 32 blocks."""
+    swarm = Swarm(2, 62, HonestReport(1.0), Mimic(), seed=0)
+    control = vista.params(GRID, MSE, eta_min=2.0, eta_max=8.0)
+    proto = ProtocolConfig(delta=1.0, reward=10, stake=100, min_stake=20)
+    assert proto.windows(64) == (66, 66) and proto.windows(3) == (32, 32)
+    led = MemoryLedger(min_stake=proto.min_stake)
+    members = node_addresses(64, 0)
+    provision(led, members, proto, 3)
+    logs = run(led, Quadratic(), swarm, control, proto, members=members, rounds=3, rng=np.random.default_rng(0))
+    assert all(g.accepted.all() for g in logs) and all((g.paid == 10).all() for g in logs)
