@@ -254,6 +254,11 @@ class ChainLedger:
         return self._round_outcome(out, _Live(out.round_id, [to_checksum_address(a) for a in candidates],
                                               out.members, dim, 0))
 
+    def admitted(self, round_id: int) -> np.ndarray:
+        """[1, N]: which candidates the round in flight admitted (a candidate listed twice counts once)."""
+        live = self._round(round_id)
+        return np.array([[a in live.members and a not in live.candidates[:c] for c, a in enumerate(live.candidates)]])
+
     def confirm(self, round_id: int, confirmed: np.ndarray) -> np.ndarray:
         live = self._round(round_id)
         mask = sum(1 << live.members.index(a) for a, c in zip(live.candidates, np.asarray(confirmed)[0])

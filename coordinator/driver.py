@@ -11,7 +11,7 @@ chain's settled rounds.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, NamedTuple, Protocol
 
 import numpy as np
@@ -185,10 +185,24 @@ def play_round(ledger: Ledger, exchange: Exchange, state: State, task: Task, con
     return log, out, state
 
 
-def _silent(commits: list[Commit], members: list[str]) -> bool:
+def _silent(commits: list[Commit], candidates: list[str], admitted: np.ndarray) -> bool:
     """Some member commits nothing in some run: reveals then open only once the commit window lapses."""
     digests = {c.sender: c.digest for c in commits}
-    return any(a not in digests or any(d is None for d in digests[a]) for a in members)
+    return any(admitted[b, i] and (a not in digests or digests[a][b] is None)
+               for i, a in enumerate(candidates) for b in range(admitted.shape[0]))
+
+
+def _members_only(commits: list[Commit], reveals: list[Reveal], candidates: list[str],
+                  admitted: np.ndarray) -> tuple[list[Commit], list[Reveal]]:
+    """The messages of the round's members, in the runs they are members of: a candidate that is not one (it fell
+    below the minimum stake, say) sends nothing there, as a node that reads the round's member list does."""
+    column = {a: i for i, a in reversed(list(enumerate(candidates)))}
+    keep = lambda sender, values: [v if sender in column and admitted[b, column[sender]] else None  # noqa: E731
+                                   for b, v in enumerate(values)]
+    commits = [Commit(c.sender, keep(c.sender, c.digest)) for c in commits]
+    reveals = [replace(m, salt=keep(m.sender, m.salt)) for m in reveals]
+    return ([c for c in commits if any(d is not None for d in c.digest)],
+            [m for m in reveals if any(x is not None for x in m.salt)])
 
 
 def _withheld(commits: list[Commit], reveals: list[Reveal]) -> bool:
@@ -206,18 +220,20 @@ def deliver(swarm: Reporters, proto: ProtocolConfig, rng: np.random.Generator) -
         addresses = list(spec.members)
         commits, reveals = swarm.round(round_id, addresses, state.theta, state.grad, announced.tau,
                                        state.vista.eta_index, proto.scale_bits, rng)
+        admitted = ledger.admitted(round_id)
+        commits, reveals = _members_only(commits, reveals, addresses, admitted)
         delivered = None
         if announced.seeds is not None:  # commit to the full reports' digests; sketches once the seed is out
             commits, delivered = sketched.digest_messages(round_id, commits, reveals)
         ledger.commit(round_id, commits)
-        if _silent(commits, addresses):  # a silent node: reveals open only once the commit window lapses
+        if _silent(commits, addresses, admitted):  # a silent node: reveals open only once the commit window lapses
             ledger.advance(spec.commit_blocks + 1)
         if announced.seeds is not None:
             ledger.reveal_seed(round_id, announced.seeds)
             reveals = sketched.reveal_sketches(delivered, announced.seeds, spec.dim)
         ledger.reveal(round_id, reveals)
-        if _withheld(commits, reveals):  # a withheld reveal: wait out its window
-            ledger.advance(spec.reveal_blocks + 1)
+        if _withheld(commits, reveals):  # a withheld reveal: wait out its window (it ends a fixed time after opening)
+            ledger.advance(spec.commit_blocks + spec.reveal_blocks + 1)
         return delivered
 
     return exchange

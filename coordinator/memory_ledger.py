@@ -207,6 +207,10 @@ class MemoryLedger:
             raise ledger_error("already finalized", f"round {round_id}")
         return r
 
+    def admitted(self, round_id: int) -> np.ndarray:
+        """[B, N]: which candidates are members of the round in flight, per run."""
+        return self._round(round_id).members.copy()
+
     def commit(self, round_id: int, commits: Sequence[Commit]) -> None:
         r = self._round(round_id)
         done = r.committed.copy()  # validate everything first: a refused batch records nothing

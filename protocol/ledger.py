@@ -219,6 +219,8 @@ class Ledger(Protocol):
 
     def expire(self, round_id: int) -> None: ...
 
+    def admitted(self, round_id: int) -> np.ndarray: ...  # [B, N] bool: the round in flight's members, per run
+
     # sketched rounds
     def reveal_seed(self, round_id: int, seeds: Sequence[bytes]) -> None: ...
 
