@@ -7,12 +7,19 @@ Transactions are signed locally with explicit gas (no estimation) and the sender
 asked for. On the embedded chain a signed transaction is applied to py-evm and mined at once, and its revert
 reason is read from the EVM's own result (eth-tester's receipt drops it). On an HTTP node, many transactions,
 receipts or dry runs go out as one JSON-RPC batch, and a failed transaction's reason is recovered by replaying
-it as a call.
+it as a call. The requests on that path (sending, receipts, dry runs, logs, the block number) go over one
+kept-alive connection as plain JSON-RPC (`_JsonRpc`): web3's provider costs about ten times the CPU per request,
+which a swarm of node processes sharing a few cores pays on every look at the chain.
 """
 from __future__ import annotations
 
+import http.client
+import json
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
+from itertools import count
+from urllib.parse import urlsplit
 from typing import Sequence
 
 from eth_abi import decode as abi_decode
@@ -65,6 +72,72 @@ class Receipt:
     contract_address: str | None = None
 
 
+class _JsonRpc:
+    """JSON-RPC over one kept-alive HTTP connection. A connection the node dropped while idle is reopened once;
+    a node that does not answer raises ConnectionError (an OSError)."""
+
+    def __init__(self, url: str, timeout: float = 60.0):
+        parts = urlsplit(url)
+        self.url, self.timeout = url, timeout
+        self._connection = (http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection)
+        self._address = (parts.hostname, parts.port)
+        self._path = parts.path or "/"
+        self._conn: http.client.HTTPConnection | None = None
+        self._ids = count(1)
+
+    def __call__(self, payload):
+        body = json.dumps(payload)
+        for attempt in (0, 1):
+            fresh = self._conn is None
+            if fresh:
+                self._conn = self._connection(*self._address, timeout=self.timeout)
+            try:
+                self._conn.request("POST", self._path, body, {"Content-Type": "application/json"})
+                return json.loads(self._conn.getresponse().read())
+            except (OSError, http.client.HTTPException) as exc:
+                self._conn.close()
+                self._conn = None
+                if fresh or attempt:
+                    raise ConnectionError(f"{self.url}: {type(exc).__name__}: {exc}") from None
+        raise AssertionError("unreachable")
+
+    def request(self, method: str, params: list) -> dict:
+        return self({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params})
+
+    def batch(self, requests: list[tuple[str, list]]) -> list[dict] | dict:
+        first = next(self._ids)
+        answers = self([{"jsonrpc": "2.0", "id": first + i, "method": m, "params": p}
+                        for i, (m, p) in enumerate(requests)])
+        for _ in requests[1:]:
+            next(self._ids)
+        return sorted(answers, key=lambda a: a.get("id", 0)) if isinstance(answers, list) else answers
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """A log with where it came from: its block and its transaction."""
+
+    address: str
+    topics: tuple[bytes, ...]
+    data: bytes
+    block: int
+    tx_hash: bytes
+
+
+@dataclass(frozen=True)
+class SentTx:
+    """A mined transaction as its receipt records it: who paid, how much gas, whether it succeeded."""
+
+    block: int
+    tx_hash: bytes
+    sender: str
+    gas_used: int
+    ok: bool
+
+
+DEVNETS = ("anvil", "hardhat", "ganache", "ethereumtester")  # web3_clientVersion prefixes of local test chains
+
+
 @dataclass
 class Chain:
     w3: Web3
@@ -72,9 +145,18 @@ class Chain:
     funded: list[LocalAccount]  # prefunded accounts; [0] deploys and owns the contracts
     chain_id: int = 0
     _nonces: dict[str, int] = field(default_factory=dict)
+    _http: _JsonRpc | None = None  # set for a node reached over HTTP
+    _sync: bool | None = None  # does the node answer eth_sendRawTransactionSync? (None: not asked yet)
+    # the embedded chain's logs and transactions as applied here (every one goes through `_apply`): eth-tester's
+    # own get_logs reads every receipt of the range, each call, which a process that waits on the chain pays often
+    _journal: list = field(default_factory=list)
+    _applied: list = field(default_factory=list)
+    _marks: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        self.chain_id = self.w3.eth.chain_id
+        if self.target.startswith(("http://", "https://")) and self._http is None:
+            self._http = _JsonRpc(self.target)
+        self.chain_id = int(self._rpc("eth_chainId", []), 16) if self._http else self.w3.eth.chain_id
 
     @property
     def embedded(self) -> bool:
@@ -82,13 +164,14 @@ class Chain:
 
     @property
     def block_number(self) -> int:
-        return self.w3.eth.block_number
+        return int(self._rpc("eth_blockNumber", []), 16) if self._http else self.w3.eth.block_number
 
     # ------------------------------------------------------------------------------------------ sending
     def sign(self, tx: Tx) -> bytes:
         address = tx.sender.address
         if address not in self._nonces:
-            self._nonces[address] = self.w3.eth.get_transaction_count(address, "pending")
+            self._nonces[address] = (int(self._rpc("eth_getTransactionCount", [address, "pending"]), 16) if self._http
+                                     else self.w3.eth.get_transaction_count(address, "pending"))
         fields = {"type": 2, "chainId": self.chain_id, "nonce": self._nonces[address], "gas": tx.gas,
                   "value": tx.value, "data": tx.data, "maxFeePerGas": MAX_FEE, "maxPriorityFeePerGas": 0}
         if tx.to is not None:
@@ -105,15 +188,34 @@ class Chain:
         try:
             if self.embedded:
                 return [self._apply(raw) for raw in raws]
-            if ordered or len(raws) == 1:
-                hashes = [self._rpc("eth_sendRawTransaction", ["0x" + r.hex()]) for r in raws]
-            else:
-                hashes = self._batch([("eth_sendRawTransaction", ["0x" + r.hex()]) for r in raws])
-            receipts = self._receipts(hashes)
+            receipts = self._send_sync(raws, ordered) if self._sync is not False else None
+            if receipts is None:
+                if ordered or len(raws) == 1:
+                    hashes = [self._rpc("eth_sendRawTransaction", ["0x" + r.hex()]) for r in raws]
+                else:
+                    hashes = self._batch([("eth_sendRawTransaction", ["0x" + r.hex()]) for r in raws])
+                receipts = self._receipts(hashes)
         except Exception:
             self._nonces.clear()  # a transaction the node refused outright did not use its nonce
             raise
         return [r if r.ok else replace(r, reason=self._replay(tx)) for r, tx in zip(receipts, txs)]
+
+    def _send_sync(self, raws: list[bytes], ordered: bool) -> list[Receipt] | None:
+        """eth_sendRawTransactionSync (EIP-7966: the node answers with the receipt once the transaction is mined),
+        saving the receipt polls; None (and never again on this chain) where the node does not know it."""
+        calls = [("eth_sendRawTransactionSync", ["0x" + r.hex()]) for r in raws]
+        answers = [self._http.request(*c) for c in calls] if ordered or len(raws) == 1 else self._http.batch(calls)
+        unknown = [a for a in answers if "error" in a and a["error"].get("code") == -32601]
+        if unknown:
+            if len(unknown) != len(answers):  # some went out under the method after all: never seen here
+                raise RuntimeError(f"{self.target}: eth_sendRawTransactionSync answered for some transactions only")
+            self._sync = False
+            return None
+        for a in answers:
+            if "error" in a:
+                raise RuntimeError(f"{self.target}: eth_sendRawTransactionSync: {a['error'].get('message')}")
+        self._sync = True
+        return [_rpc_receipt(a["result"]) for a in answers]
 
     def _receipts(self, hashes: list[str], timeout: float = 30.0) -> list[Receipt]:
         """Receipts of sent transactions, polled until mined (an automining node mines a batch in moments)."""
@@ -143,6 +245,9 @@ class Chain:
                    if evm_tx.to == b"" and not computation.is_error else None)
         logs = tuple((to_checksum_address(a), tuple(t.to_bytes(32, "big") for t in topics), data)
                      for a, topics, data in computation.get_log_entries())
+        self._journal += [LogEntry(a, t, d, block.number, evm_tx.hash) for a, t, d in logs]
+        self._applied.append(SentTx(block.number, evm_tx.hash, to_checksum_address(evm_tx.sender), receipt.gas_used,
+                                    not computation.is_error))
         return Receipt(evm_tx.hash, block.number, receipt.gas_used, not computation.is_error, reason, logs, created)
 
     def _replay(self, tx: Tx) -> str:
@@ -155,6 +260,11 @@ class Chain:
     # ----------------------------------------------------------------------------------------- dry runs
     def call(self, sender: str, to: str, data: bytes) -> bytes:
         """eth_call in the context the next transaction will see (the pending block); raises `Reverted`."""
+        if self._http:
+            (answer,) = self.calls([(sender, to, data)])
+            if isinstance(answer, Reverted):
+                raise answer
+            return answer
         try:
             return bytes(self.w3.eth.call({"from": sender, "to": to, "data": data}, "pending"))
         except ContractLogicError as exc:
@@ -166,7 +276,7 @@ class Chain:
 
     def calls(self, requests: Sequence[tuple[str, str, bytes]]) -> list[bytes | Reverted]:
         """Several dry runs (sender, to, data); each answer is the output, or the `Reverted` it raised."""
-        if self.embedded or len(requests) < 2:
+        if not self._http:
             out: list[bytes | Reverted] = []
             for sender, to, data in requests:
                 try:
@@ -184,10 +294,76 @@ class Chain:
              topics: Sequence[bytes | None] = ()) -> list[tuple[str, tuple[bytes, ...], bytes]]:
         """Every log of `address` in blocks [from_block, to_block] whose topics match `topics` (None matches
         anything), in block and log order, as (address, topics, data)."""
-        query = {"address": address, "fromBlock": from_block, "toBlock": to_block,
-                 "topics": [None if t is None else "0x" + t.hex() for t in topics]}
-        return [(to_checksum_address(lg["address"]), tuple(bytes(t) for t in lg["topics"]), bytes(lg["data"]))
+        return [(e.address, e.topics, e.data) for e in self.log_entries(address, from_block, to_block, topics)]
+
+    def log_entries(self, address: str, from_block: int, to_block: int | str = "latest",
+                    topics: Sequence[bytes | Sequence[bytes] | None] = ()) -> list[LogEntry]:
+        """`logs`, each with its block number and transaction hash; a list in `topics` matches any of its topics."""
+        hex_topics = _hex_topics(topics)
+        if self.embedded:
+            last = self.block_number if to_block == "latest" else to_block
+            return [e for e in self._journal if e.address == to_checksum_address(address)
+                    and from_block <= e.block <= last and _matches(e.topics, topics)]
+        if self._http:
+            block = lambda b: b if isinstance(b, str) else hex(b)  # noqa: E731
+            found = self._rpc("eth_getLogs", [{"address": address, "fromBlock": block(from_block),
+                                               "toBlock": block(to_block), "topics": hex_topics}])
+            return [LogEntry(to_checksum_address(lg["address"]), tuple(bytes.fromhex(t[2:]) for t in lg["topics"]),
+                             bytes.fromhex(lg["data"][2:]), int(lg["blockNumber"], 16),
+                             bytes.fromhex(lg["transactionHash"][2:])) for lg in found]
+        query = {"address": address, "fromBlock": from_block, "toBlock": to_block, "topics": hex_topics}
+        return [LogEntry(to_checksum_address(lg["address"]), tuple(bytes(t) for t in lg["topics"]), bytes(lg["data"]),
+                         int(lg["blockNumber"]), bytes(lg["transactionHash"]))
                 for lg in self.w3.eth.get_logs(query)]
+
+    def sent(self, from_block: int, to_block: int, senders: set[str] | None = None) -> list[SentTx]:
+        """Every transaction mined in blocks [from_block, to_block] (those of `senders` only, when given), with
+        its receipt's gas; over HTTP in batches of blocks and receipts."""
+        if self.embedded:
+            return [t for t in self._applied if from_block <= t.block <= to_block
+                    and (senders is None or t.sender in senders)]
+        numbers = list(range(from_block, to_block + 1))
+        txs = []
+        for lo in range(0, len(numbers), 200):
+            chunk = numbers[lo:lo + 200]
+            if self.embedded:
+                blocks = [self.w3.eth.get_block(n, full_transactions=True) for n in chunk]
+                found = [(b["number"], bytes(t["hash"]), to_checksum_address(t["from"]))
+                         for b in blocks for t in b["transactions"]]
+            else:
+                blocks = self._batch([("eth_getBlockByNumber", [hex(n), True]) for n in chunk])
+                found = [(int(b["number"], 16), bytes(HexBytes(t["hash"])), to_checksum_address(t["from"]))
+                         for b in blocks for t in b["transactions"]]
+            txs += [t for t in found if senders is None or t[2] in senders]
+        if self.embedded:
+            receipts = [self.w3.eth.get_transaction_receipt(h) for _, h, _ in txs]
+            gas = [(r["gasUsed"], r["status"] == 1) for r in receipts]
+        else:
+            gas = []
+            for lo in range(0, len(txs), 200):
+                answers = self._batch([("eth_getTransactionReceipt", ["0x" + h.hex()]) for _, h, _ in txs[lo:lo + 200]])
+                gas += [(int(r["gasUsed"], 16), int(r["status"], 16) == 1) for r in answers]
+        return [SentTx(b, h, a, g, ok) for (b, h, a), (g, ok) in zip(txs, gas)]
+
+    def balance(self, address: str) -> int:
+        """Ether (wei) held by `address`."""
+        return self.w3.eth.get_balance(to_checksum_address(address))
+
+    def code(self, address: str) -> bytes:
+        """The runtime code at `address` (empty where no contract lives)."""
+        return bytes(self.w3.eth.get_code(to_checksum_address(address)))
+
+    def feed(self, address: str, start: int, events: Sequence[bytes] = ()) -> "Feed":
+        """`address`'s logs (those whose first topic is among `events`, when given) from block `start` on, and the
+        chain's head, as they come (see Feed)."""
+        return Feed(self, address, start, events)
+
+    @property
+    def devnet(self) -> bool:
+        """A local test chain whose blocks may be mined at will (the embedded chain, anvil, hardhat)."""
+        if self.embedded:
+            return True
+        return self.w3.client_version.lower().replace("-", "").startswith(DEVNETS)
 
     # ------------------------------------------------------------------------------------------- blocks
     def mine(self, blocks: int) -> None:
@@ -199,11 +375,16 @@ class Chain:
             self._rpc("anvil_mine", [hex(blocks)])
 
     def snapshot(self):
-        return self._rpc("evm_snapshot", [])
+        snap = self._rpc("evm_snapshot", [])
+        self._marks[snap] = (len(self._journal), len(self._applied))
+        return snap
 
     def revert(self, snapshot) -> None:
         self._rpc("evm_revert", [snapshot])
         self._nonces.clear()
+        if snapshot in self._marks:
+            logs, applied = self._marks[snapshot]
+            del self._journal[logs:], self._applied[applied:]
 
     def give_ether(self, address: str, wei: int) -> None:
         """Ether for gas, from the first prefunded account."""
@@ -213,13 +394,13 @@ class Chain:
 
     # -------------------------------------------------------------------------------------------- rpc
     def _rpc(self, method: str, params: list):
-        answer = self.w3.provider.make_request(method, params)
+        answer = self._http.request(method, params) if self._http else self.w3.provider.make_request(method, params)
         if "error" in answer:
             raise RuntimeError(f"{self.target}: {method}: {answer['error']}")
         return answer["result"]
 
     def _batch(self, requests: list[tuple[str, list]], *, errors: bool = False) -> list:
-        answers = self.w3.provider.make_batch_request(requests)
+        answers = self._http.batch(requests) if self._http else self.w3.provider.make_batch_request(requests)
         if not isinstance(answers, list):
             raise RuntimeError(f"{self.target}: batch refused: {answers.get('error')}")
         if errors:
@@ -228,6 +409,17 @@ class Chain:
             if "error" in a:
                 raise RuntimeError(f"{self.target}: {a['error'].get('message')}")
         return [a["result"] for a in answers]
+
+
+def _matches(have: tuple[bytes, ...], want: Sequence[bytes | Sequence[bytes] | None]) -> bool:
+    """eth_getLogs' topic filter: position by position, None matches anything, a list any of its topics."""
+    return len(have) >= len(want) and all(
+        w is None or (have[i] == w if isinstance(w, bytes) else have[i] in w) for i, w in enumerate(want))
+
+
+def _hex_topics(topics: Sequence[bytes | Sequence[bytes] | None]) -> list:
+    hexed = lambda t: "0x" + t.hex()  # noqa: E731
+    return [None if t is None else hexed(t) if isinstance(t, bytes) else [hexed(x) for x in t] for t in topics]
 
 
 def _decode_reason(output: bytes) -> str:
@@ -254,11 +446,14 @@ def _rpc_receipt(rec: dict) -> Receipt:
                    int(rec["status"], 16) == 1, "", logs, to_checksum_address(created) if created else None)
 
 
-def connect(target: str = EMBEDDED, *, block_gas_limit: int = EMBEDDED_BLOCK_GAS) -> Chain:
+def connect(target: str = EMBEDDED, *, block_gas_limit: int = EMBEDDED_BLOCK_GAS,
+            accounts: list[LocalAccount] | None = None) -> Chain:
     """A chain: "embedded" (eth-tester + py-evm, in process), "revm" (the same, faster, for fuzzing) or the
     URL of a node such as anvil.
 
     `block_gas_limit` applies to the in-process chains (a genesis override); start anvil with --gas-limit.
+    `accounts` replaces a node's prefunded dev accounts as `funded` (a node process that should hold no key but
+    its own passes just that one).
     """
     if target == EMBEDDED:
         from eth_tester import EthereumTester, PyEVMBackend
@@ -278,6 +473,93 @@ def connect(target: str = EMBEDDED, *, block_gas_limit: int = EMBEDDED_BLOCK_GAS
                 ).is_connected():
         raise ConnectionError(f"chain: no node answers at {target}; start one with `deml chain up`")
     w3 = Web3(HTTPProvider(target, request_kwargs={"timeout": 60}))
-    Account.enable_unaudited_hdwallet_features()
-    funded = [Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(10)]
-    return Chain(w3, target, funded)
+    if accounts is None:
+        Account.enable_unaudited_hdwallet_features()
+        accounts = [Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(10)]
+    return Chain(w3, target, list(accounts))
+
+
+class Feed:
+    """A contract's logs from a block on, in chain order, and the chain's head block, for a process that waits on
+    the chain. Over HTTP the logs are pushed on the node's websocket (eth_subscribe "logs", which anvil serves on
+    its HTTP port), so a look at the chain costs no request while they flow; the logs before the subscription are
+    read once, and the head is asked for only after a wait in which none came (the block numbers of the logs
+    keep it current otherwise; subscribing to every new head too costs the node more than those few requests).
+    On the embedded chain (or a node without a websocket) each look reads the new blocks' logs instead.
+
+        feed = chain.feed(coordinator, start)
+        entries, head = feed.next(timeout)      # what arrived since the last call (waits up to timeout for it)
+    """
+
+    def __init__(self, chain: Chain, address: str, start: int, events: Sequence[bytes] = ()):
+        self.chain, self.address, self.cursor = chain, to_checksum_address(address), start
+        self.topics = [list(events)] if events else []  # the events a process needs: fewer to push and to decode
+        self.head = start - 1
+        self._pending: list[LogEntry] = []
+        self._ws = None
+        self._stack = ExitStack()
+        if chain._http is not None:
+            self._subscribe()
+
+    def _subscribe(self) -> None:
+        from websockets.sync.client import connect as ws_connect  # only the processes that wait load it
+
+        try:
+            self._ws = self._stack.enter_context(ws_connect("ws" + self.chain.target[len("http"):], open_timeout=5,
+                                                            max_queue=None))
+            self._ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe",
+                                      "params": ["logs", {"address": self.address,
+                                                          "topics": _hex_topics(self.topics)}]}))
+            if "result" not in json.loads(self._ws.recv(timeout=5)):
+                raise ConnectionError(f"{self.chain.target}: eth_subscribe logs refused")
+        except (OSError, TimeoutError) as exc:
+            self.close()
+            raise ConnectionError(f"{self.chain.target}: no websocket subscription ({exc})") from None
+        except Exception:  # websockets' handshake errors: the node offers no websocket; read by polling instead
+            self.close()
+            return
+        self._catch_up()
+
+    def _catch_up(self) -> None:
+        """The logs up to the head, read once; what the subscription pushes afterwards starts after them."""
+        head = self.chain.block_number
+        if head >= self.cursor:
+            self._pending += self.chain.log_entries(self.address, self.cursor, head, self.topics)
+        self.cursor, self.head = head + 1, max(self.head, head)
+
+    def next(self, timeout: float = 0.0) -> tuple[list[LogEntry], int]:
+        """The logs that arrived since the last call, and the head; waits up to `timeout` seconds when none did."""
+        if self._ws is None:
+            self._catch_up()
+            if not self._pending and timeout > 0:
+                time.sleep(timeout)
+                self._catch_up()
+        elif not self._pending:
+            self._receive(timeout)
+        out, self._pending = self._pending, []
+        return out, self.head
+
+    def _receive(self, timeout: float) -> None:
+        wait = timeout
+        while True:
+            try:
+                message = self._ws.recv(timeout=wait)
+            except TimeoutError:
+                if wait:  # nothing came: blocks may have passed without a log (a devnet mined forward)
+                    self.head = max(self.head, self.chain.block_number)
+                return
+            except Exception as exc:  # the socket closed: the node went away
+                raise ConnectionError(f"{self.chain.target}: websocket closed ({type(exc).__name__})") from None
+            item = json.loads(message).get("params", {}).get("result", {})
+            if "topics" in item and not item.get("removed"):
+                block = int(item["blockNumber"], 16)
+                self.head = max(self.head, block)
+                if block >= self.cursor:
+                    self._pending.append(LogEntry(
+                        to_checksum_address(item["address"]), tuple(bytes.fromhex(t[2:]) for t in item["topics"]),
+                        bytes.fromhex(item["data"][2:]), block, bytes.fromhex(item["transactionHash"][2:])))
+            wait = 0  # take whatever else has arrived, without waiting
+
+    def close(self) -> None:
+        self._stack.close()
+        self._ws = None

@@ -57,6 +57,11 @@ class _Live:
 class ChainLedger:
     batch = 1
 
+    @property
+    def owner(self) -> str:
+        """The data collector: the deployment's owner, whose key this ledger holds."""
+        return self.deployment.owner.address
+
     def __init__(self, chain: Chain | str = EMBEDDED, *, nodes: int = 0, seed: int = 0, mode: Mode = "relay",
                  min_stake: int = 2, slash_bps: int = 5_000, preflight: bool = False,
                  deployment: Deployment | None = None):
@@ -220,6 +225,25 @@ class ChainLedger:
         self._flush()
         self.deployment.expire(round_id)
 
+    # ---------------------------------------------------------------------------- rounds opened elsewhere
+    def adopt(self, round_id: int, candidates: Sequence[str]) -> None:
+        """Take over the round in flight that was opened for `candidates` by an earlier process (a DC before its
+        restart): `finalize` then settles it and lays its outcome over them."""
+        opened = self._round(round_id)
+        self._live = _Live(round_id, [to_checksum_address(a) for a in candidates], opened.members, opened.dim,
+                           opened.block, opened.sketched)
+
+    def laid_out(self, out: Outcome, candidates: Sequence[str], dim: int) -> RoundOutcome:
+        """A settled round read from the chain (`contracts.client.rounds`), laid out over its candidates as
+        `finalize` returns it (no gas: this process sent nothing)."""
+        return self._round_outcome(out, _Live(out.round_id, [to_checksum_address(a) for a in candidates],
+                                              out.members, dim, 0))
+
+    def admitted(self, round_id: int) -> np.ndarray:
+        """[1, N]: which candidates the round in flight admitted (a candidate listed twice counts once)."""
+        live = self._round(round_id)
+        return np.array([[a in live.members and a not in live.candidates[:c] for c, a in enumerate(live.candidates)]])
+
     def confirm(self, round_id: int, confirmed: np.ndarray) -> np.ndarray:
         live = self._round(round_id)
         mask = sum(1 << live.members.index(a) for a, c in zip(live.candidates, np.asarray(confirmed)[0])
@@ -255,13 +279,14 @@ class ChainLedger:
         if self._live is not None and self._live.round_id == round_id:
             return self._live
         d = self.deployment
-        raw = self.chain.logs(d.coordinator.address, 0, "latest",
-                              [d.coordinator.topic("RoundOpened"), round_id.to_bytes(32, "big")])
+        raw = self.chain.log_entries(d.coordinator.address, 0, "latest",
+                                     [d.coordinator.topic("RoundOpened"), round_id.to_bytes(32, "big")])
         if not raw:
             raise ledger_error("bad round", f"round {round_id} was never opened")
-        (opened,) = d.coordinator.decode_logs(raw[:1])
+        (opened,) = d.coordinator.decode_logs([(raw[0].address, raw[0].topics, raw[0].data)])
         args = opened.args
-        return _Live(round_id, list(args["members"]), args["members"], args["dim"], 0, args["full_dim"] > args["dim"])
+        return _Live(round_id, list(args["members"]), args["members"], args["dim"], raw[0].block,
+                     args["full_dim"] > args["dim"])
 
     def _still_to_do(self, fn: str, calls: list[tuple[tuple, LocalAccount]]) -> list[tuple[tuple, LocalAccount]]:
         """Per-node messages minus those already done (each node's first only): a dry run of each raises any
@@ -307,7 +332,8 @@ class ChainLedger:
             paid=per_node(out.paid), slashed=per_node(out.slashed), gas=dict(live.gas),
             confirming=np.array([out.sketched and out.accepted and out.confirmed is None]),
             digests=np.array([[out.digests.get(a) if revealed[0, c] else None for c, a in enumerate(live.candidates)]],
-                             dtype=object).reshape(1, n) if out.sketched else None)
+                             dtype=object).reshape(1, n) if out.sketched else None,
+            sketches=reports if out.sketched else None)
 
     def _add_gas(self, round_id: int, phase: str) -> None:
         if self._live is not None and self._live.round_id == round_id:

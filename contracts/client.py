@@ -26,8 +26,9 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
 from contracts.build import artifact
-from contracts.chain import TX_GAS_CAP, Chain, Receipt, Reverted, Tx
+from contracts.chain import TX_GAS_CAP, Chain, LogEntry, Receipt, Reverted, Tx
 from protocol.commitment import keccak
+from protocol.deployment import CONTRACTS, DeploymentRecord, check
 from protocol.ledger import MAX_DIM, MAX_MEMBERS, LedgerError, ledger_error
 
 COMMIT_TYPEHASH = keccak(b"Commit(uint256 round,bytes32 commitment)")
@@ -381,31 +382,7 @@ class Deployment:
         """A settled round read back from the chain's event logs (`from_block`: where to start looking, e.g. the
         block the round was opened in)."""
         raw = self.chain.logs(self.coordinator.address, from_block, "latest", [None, round_id.to_bytes(32, "big")])
-        events = [e for e in self.coordinator.decode_logs(raw) if e.args.get("round_id") == round_id]
-        opened = next((e.args for e in events if e.name == "RoundOpened"), None)
-        end = next((e for e in events if e.name in ("Finalized", "Expired")), None)
-        if opened is None or end is None:
-            raise ledger_error("bad round", f"round {round_id} has not been settled")
-        revealed = [e.args for e in events if e.name == "Revealed"]
-        confirmed = next((e.args["confirmed"] for e in events if e.name == "Confirmed"), None)
-        common = dict(round_id=round_id, members=tuple(opened["members"]), dim=opened["dim"],
-                      full_dim=opened["full_dim"],
-                      seed=next((e.args["seed"] for e in events if e.name == "SeedRevealed"), None),
-                      reports={a["node"]: a["report"] for a in revealed},
-                      digests={a["node"]: a["digest"] for a in revealed},
-                      farthest={a["node"]: (a["farthest_sq"], a["farthest"]) for a in revealed},
-                      paid={e.args["node"]: e.args["amount"] for e in events if e.name == "Paid"},
-                      slashed={e.args["node"]: e.args["amount"] for e in events if e.name == "Slashed"},
-                      disproved={e.args["node"]: e.args["amount"] for e in events if e.name == "Disproved"},
-                      confirmed=confirmed)
-        if end.name == "Expired":
-            committed = sum(1 << opened["members"].index(e.args["node"]) for e in events if e.name == "Committed")
-            return Outcome(accepted=False, count=len(revealed), committed=committed,
-                           revealed=sum(1 << opened["members"].index(a["node"]) for a in revealed),
-                           max_sq=max((a["farthest_sq"] for a in revealed), default=0), expired=True, **common)
-        fin = end.args
-        return Outcome(accepted=fin["accepted"], count=fin["count"], committed=fin["committed"],
-                       revealed=fin["revealed"], max_sq=fin["max_sq"], **common)
+        return outcome_of(round_id, [e for e in self.coordinator.decode_logs(raw) if e.args.get("round_id") == round_id])
 
     def _chunks(self, openings, members: int, spare: int) -> list[list]:
         """Openings in order, packed into transactions under the cap; the last leaves `spare` gas for more."""
@@ -420,6 +397,34 @@ class Deployment:
     def _gas(self, fn: str, **shape) -> int:
         """The bound, within the per-transaction cap (a bigger call is refused by the chain, not sent)."""
         return min(gas_limit(fn, **shape), self.gas_cap)
+
+
+def outcome_of(round_id: int, events: Sequence[Event]) -> Outcome:
+    """The Outcome of a settled round from its events (RoundOpened ... Finalized or Expired), in chain order."""
+    opened = next((e.args for e in events if e.name == "RoundOpened"), None)
+    end = next((e for e in events if e.name in ("Finalized", "Expired")), None)
+    if opened is None or end is None:
+        raise ledger_error("bad round", f"round {round_id} has not been settled")
+    revealed = [e.args for e in events if e.name == "Revealed"]
+    confirmed = next((e.args["confirmed"] for e in events if e.name == "Confirmed"), None)
+    common = dict(round_id=round_id, members=tuple(opened["members"]), dim=opened["dim"],
+                  full_dim=opened["full_dim"],
+                  seed=next((e.args["seed"] for e in events if e.name == "SeedRevealed"), None),
+                  reports={a["node"]: a["report"] for a in revealed},
+                  digests={a["node"]: a["digest"] for a in revealed},
+                  farthest={a["node"]: (a["farthest_sq"], a["farthest"]) for a in revealed},
+                  paid={e.args["node"]: e.args["amount"] for e in events if e.name == "Paid"},
+                  slashed={e.args["node"]: e.args["amount"] for e in events if e.name == "Slashed"},
+                  disproved={e.args["node"]: e.args["amount"] for e in events if e.name == "Disproved"},
+                  confirmed=confirmed)
+    if end.name == "Expired":
+        committed = sum(1 << opened["members"].index(e.args["node"]) for e in events if e.name == "Committed")
+        return Outcome(accepted=False, count=len(revealed), committed=committed,
+                       revealed=sum(1 << opened["members"].index(a["node"]) for a in revealed),
+                       max_sq=max((a["farthest_sq"] for a in revealed), default=0), expired=True, **common)
+    fin = end.args
+    return Outcome(accepted=fin["accepted"], count=fin["count"], committed=fin["committed"],
+                   revealed=fin["revealed"], max_sq=fin["max_sq"], **common)
 
 
 class Opening(NamedTuple):
@@ -465,3 +470,94 @@ def _create(chain: Chain, owner: LocalAccount, name: str, args: bytes) -> Contra
     if not receipt.ok:
         raise ledger_error(receipt.reason or "reverted", f"deploying {name}")
     return Contract(chain, name, receipt.contract_address)
+
+
+# ----------------------------------------------------------------------- reads for processes that attach later
+# A deployment kept in a file (protocol.deployment), and a deployment's rounds rebuilt from the chain's events:
+# what a restarted DC, a node process and a run directory read. Nothing here sends a transaction.
+
+def code_hashes(chain: Chain, token: str, coordinator: str) -> dict[str, str]:
+    """keccak256 of the runtime code now at each contract's address (that of b"" where there is none)."""
+    return {"reward_token": "0x" + keccak(chain.code(token)).hex(),
+            "coordinator": "0x" + keccak(chain.code(coordinator)).hex()}
+
+
+def artifact_hashes() -> dict[str, str]:
+    """keccak256 of this checkout's creation bytecode of each contract."""
+    return {name: "0x" + keccak(bytes.fromhex(artifact(name)["bytecode"][2:])).hex() for name in CONTRACTS}
+
+
+def record(d: Deployment, *, rpc: str, deploy_block: int, stake: int, reward: int) -> DeploymentRecord:
+    """The deployment file's record of `d`, deployed from block `deploy_block` on."""
+    return DeploymentRecord(
+        chain_id=d.chain.chain_id, rpc=rpc, deploy_block=deploy_block, owner=d.owner.address,
+        token=d.token.address, coordinator=d.coordinator.address,
+        code=code_hashes(d.chain, d.token.address, d.coordinator.address), artifacts=artifact_hashes(),
+        min_stake=d.coordinator.call("min_stake"), slash_bps=d.coordinator.call("slash_bps"), stake=stake,
+        reward=reward)
+
+
+def open_record(chain: Chain, rec: DeploymentRecord, path, owner: LocalAccount | None = None) -> Deployment:
+    """The verbs over the contracts `rec` describes, once `check` agrees that they live on `chain` (else a
+    DeploymentError naming the field, before anything is sent). `owner` is the DC's key; a node passes none and
+    then uses only its own verbs."""
+    check(rec, path, chain.chain_id, code_hashes(chain, rec.token, rec.coordinator), artifact_hashes())
+    return attach(chain, owner, rec.token, rec.coordinator)  # type: ignore[arg-type]
+
+
+@dataclass
+class RoundRecord:
+    """One round as the chain's events record it: its opening (with block), each event in chain order, and
+    where each came from (block, transaction hash)."""
+
+    round_id: int
+    opened: dict[str, Any]
+    block: int
+    events: list[Event] = field(default_factory=list)
+    sources: list[tuple[int, bytes]] = field(default_factory=list)  # parallel to events
+
+    @property
+    def settled(self) -> bool:
+        return any(e.name in ("Finalized", "Expired") for e in self.events)
+
+    def nodes(self, name: str) -> list[str]:
+        """The nodes named by this round's `name` events (Committed, Revealed, Paid, Slashed), in chain order."""
+        return [e.args["node"] for e in self.events if e.name == name]
+
+    def outcome(self) -> Outcome:
+        return outcome_of(self.round_id, self.events)
+
+
+class RoundBook:
+    """Rounds as their events come in (read at once by `rounds`, or as a `Feed` delivers them), in round order."""
+
+    def __init__(self, d: Deployment):
+        self.d = d
+        self._found: dict[int, RoundRecord] = {}
+
+    def add(self, entries: Sequence[LogEntry]) -> None:
+        for entry in entries:
+            for event in self.d.coordinator.decode_logs([(entry.address, entry.topics, entry.data)]):
+                rid = event.args.get("round_id")
+                if event.name == "RoundOpened":
+                    self._found[rid] = RoundRecord(rid, event.args, entry.block)
+                if rid in self._found:
+                    self._found[rid].events.append(event)
+                    self._found[rid].sources.append((entry.block, entry.tx_hash))
+
+    @property
+    def records(self) -> list[RoundRecord]:
+        return [self._found[r] for r in sorted(self._found)]
+
+
+def rounds(d: Deployment, from_block: int, to_block: int | str = "latest") -> list[RoundRecord]:
+    """Every round opened in blocks [from_block, to_block], from the coordinator's events, in round order."""
+    book = RoundBook(d)
+    book.add(d.chain.log_entries(d.coordinator.address, from_block, to_block))
+    return book.records
+
+
+def funded(d: Deployment, from_block: int) -> int:
+    """Tokens put into the pool since `from_block` (the `Funded` events)."""
+    raw = d.chain.logs(d.coordinator.address, from_block, "latest", [d.coordinator.topic("Funded")])
+    return sum(e.args["amount"] for e in d.coordinator.decode_logs(raw))

@@ -28,7 +28,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import ValidationError, to_checksum_address
 from pyrevm import EVM, AccountInfo, BlockEnv, CfgEnv, Env
 
-from contracts.chain import EMBEDDED_BLOCK_GAS, MAX_FEE, REVM, Chain, Receipt, Reverted, Tx, _decode_reason
+from contracts.chain import EMBEDDED_BLOCK_GAS, MAX_FEE, REVM, Chain, LogEntry, Receipt, Reverted, Tx, _decode_reason
 from protocol.commitment import keccak
 
 CHAIN_ID = 131277322940537  # eth-tester's
@@ -103,6 +103,7 @@ class RevmChain:
     target = REVM
     embedded = True  # in process: nothing travels over a network
     chain_id = CHAIN_ID
+    _http = None  # Chain's methods it borrows (calls) take the in-process path
 
     def __init__(self, block_gas_limit: int = EMBEDDED_BLOCK_GAS):
         self.gas_limit = block_gas_limit
@@ -218,6 +219,12 @@ class RevmChain:
         """Every log of `address` in blocks [from_block, to_block] ("latest": the last block) whose topics
         match `topics` (None matches anything; a log with fewer topics than `topics` does not match), in block
         and log order."""
+        return [(e.address, e.topics, e.data) for e in self.log_entries(address, from_block, to_block, topics)]
+
+    def log_entries(self, address: str, from_block: int, to_block: int | str = "latest",
+                    topics: Sequence[bytes | None] = ()) -> list[LogEntry]:
+        """`logs` with each one's block (one transaction a block here: the block number stands for the
+        transaction's hash)."""
         to_block = self._block if to_block == "latest" else to_block
         address = _checksum(address.lower())
         start = bisect_left(self._logs, from_block, key=lambda entry: entry[0])
@@ -227,7 +234,7 @@ class RevmChain:
                 break
             if addr == address and len(log_topics) >= len(topics) and all(
                     t is None or t == lt for t, lt in zip(topics, log_topics)):
-                out.append((addr, log_topics, data))
+                out.append(LogEntry(addr, log_topics, data, block, block.to_bytes(32, "big")))
         return out
 
     def snapshot(self) -> int:

@@ -59,6 +59,8 @@ class _Round:
 
 
 class MemoryLedger:
+    owner = "0x00000000000000000000000000000000000000dc"  # the data collector: nothing here needs its key
+
     def __init__(self, batch: int = 1, *, min_stake: int = 2, slash_bps: int = 5_000, max_dim: int | None = None):
         """`min_stake` and `slash_bps` as the coordinator's constructor takes them (and refuses them);
         `max_dim`: the largest report a round may ask for, as the deployed coordinator's bound (256); None lets
@@ -205,6 +207,10 @@ class MemoryLedger:
             raise ledger_error("already finalized", f"round {round_id}")
         return r
 
+    def admitted(self, round_id: int) -> np.ndarray:
+        """[B, N]: which candidates are members of the round in flight, per run."""
+        return self._round(round_id).members.copy()
+
     def commit(self, round_id: int, commits: Sequence[Commit]) -> None:
         r = self._round(round_id)
         done = r.committed.copy()  # validate everything first: a refused batch records nothing
@@ -318,7 +324,8 @@ class MemoryLedger:
         r.settled = True
         outcome = RoundOutcome(round_id, accepted, r.members.copy(), r.committed.copy(), r.revealed.copy(), max_sq,
                                  total, count, lo, hi, paid, slashed, confirming=r.confirming.copy(),
-                                 digests=r.digests.copy() if r.sketched else None)
+                                 digests=r.digests.copy() if r.sketched else None,
+                                 sketches=np.where(r.revealed[:, :, None], r.reports, 0) if r.sketched else None)
         self._mine()
         return outcome
 

@@ -1,7 +1,9 @@
 """A swarm: honest workers and one adversary (possibly controlling many nodes) producing a round's reports.
 
 Adversaries may be the majority; nothing here assumes otherwise. Node order is honest first, then
-adversarial, which the ledgers never see as anything but addresses.
+adversarial, which the ledgers never see as anything but addresses. Node i draws from its own generator for
+(seed, i, round), the colluding adversaries from the coalition's (`nodes.seeds`), exactly as the node processes
+of a swarm (`nodes.runtime`) do, so the two replay each other bit for bit at B = 1.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from protocol import codec
 from protocol.commitment import commitments, keccak
 from protocol.ledger import Commit, Reveal
 from nodes.context import RoundContext, Strategy
+from nodes.seeds import coalition_rng, node_rng
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,7 @@ class Swarm:
     honest_strategy: Strategy
     adversary_strategy: Strategy | None
     collude: bool = True  # colluding adversaries all send one point; otherwise each draws its own
+    seed: int = 0  # keys every node's generator, with its index and the round
 
     def __post_init__(self):
         if self.honest < 0 or self.adversaries < 0 or self.honest + self.adversaries < 1:
@@ -39,20 +43,21 @@ class Swarm:
 
     def round(self, round_id: int, addresses: list[str], theta: np.ndarray, grad: np.ndarray, tau: np.ndarray,
               eta_index: np.ndarray, scale_bits: int, rng: np.random.Generator) -> tuple[list[Commit], list[Reveal]]:
-        """The round's sealed messages (the driver's reporting hook): reports, then commit-reveal pairs."""
-        return seal(round_id, addresses, self.reports(grad, tau, eta_index, rng), scale_bits, rng)
+        """The round's sealed messages (the driver's reporting hook): reports, then commit-reveal pairs; `rng`
+        draws only the salts."""
+        return seal(round_id, addresses, self.reports(grad, tau, eta_index, round_id), scale_bits, rng)
 
-    def reports(self, grad: np.ndarray, tau: np.ndarray, eta_index: np.ndarray,
-                rng: np.random.Generator) -> np.ndarray:
-        """Real-valued reports [B, N, k] for one round."""
+    def reports(self, grad: np.ndarray, tau: np.ndarray, eta_index: np.ndarray, round_id: int) -> np.ndarray:
+        """Real-valued reports [B, N, k] for round `round_id`."""
         empty = np.zeros((grad.shape[0], 0, grad.shape[1]))
-        base = RoundContext(grad, tau, eta_index, empty, rng)
-        honest = np.stack([self.honest_strategy(base) for _ in range(self.honest)], axis=1) if self.honest else empty
+        honest = (np.stack([self.honest_strategy(RoundContext(grad, tau, eta_index, empty,
+                                                              node_rng(self.seed, i, round_id)))
+                            for i in range(self.honest)], axis=1) if self.honest else empty)
         if not self.adversaries:
             return honest
-        ctx = RoundContext(grad, tau, eta_index, honest, rng)
-        draws = 1 if self.collude else self.adversaries
-        adv = np.stack([self.adversary_strategy(ctx) for _ in range(draws)], axis=1)
+        rngs = ([coalition_rng(self.seed, round_id)] if self.collude else
+                [node_rng(self.seed, self.honest + j, round_id) for j in range(self.adversaries)])
+        adv = np.stack([self.adversary_strategy(RoundContext(grad, tau, eta_index, honest, r)) for r in rngs], axis=1)
         return np.concatenate([honest, np.broadcast_to(adv, (adv.shape[0], self.adversaries, adv.shape[2]))
                                if self.collude else adv], axis=1)
 

@@ -171,6 +171,7 @@ class RoundOutcome:
     gas: dict[str, int] = field(default_factory=dict)  # per phase, for chain ledgers
     confirming: np.ndarray | None = None  # [B] bool: accepted sketched rounds whose rewards await confirmation
     digests: np.ndarray | None = None  # [B, N] object: the revealed full reports' digests (sketched rounds)
+    sketches: np.ndarray | None = None  # [B, N, k] int64: the revealed sketches (sketched rounds; 0 where none)
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,7 @@ class Ledger(Protocol):
     contract's relayer verbs do, and a refusal of any other entry refuses the whole call."""
 
     batch: int
+    owner: str  # the data collector's address (it opens rounds, reveals seeds, confirms, proves liars)
 
     def register(self, addresses: Sequence[str], stake: int) -> None: ...
 
@@ -217,6 +219,8 @@ class Ledger(Protocol):
 
     def expire(self, round_id: int) -> None: ...
 
+    def admitted(self, round_id: int) -> np.ndarray: ...  # [B, N] bool: the round in flight's members, per run
+
     # sketched rounds
     def reveal_seed(self, round_id: int, seeds: Sequence[bytes]) -> None: ...
 
@@ -224,7 +228,7 @@ class Ledger(Protocol):
 
     def release(self, round_id: int) -> np.ndarray: ...  # paid [B, N]
 
-    def prove_mismatch(self, round_id: int, node: str, full_fx: np.ndarray, row: int, runs: np.ndarray) -> None: ...
+    def prove_mismatch(self, round_id: int, node: str, full_fx: np.ndarray, row: int, prover: str) -> None: ...
 
     def advance(self, blocks: int) -> None: ...
 

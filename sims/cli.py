@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 from contracts.commands import CHAIN_HELP, chain_app
 from economics.commands import equilibrium
 from sims.analysis.commands import analyse_app
-from sims.config import ConfigError, parse_assignments
+from sims.config import ConfigError, Unavailable, parse_assignments
 from sims.experiment import RunInterrupted
 
 HELP = {"help_option_names": ["-h", "--help"]}
@@ -31,12 +31,16 @@ app.add_typer(analyse_app, name="analyse")
 
 @contextmanager
 def user_errors():
-    """ConfigError: one line, exit 2. RunInterrupted: where the finished work is, exit 130."""
+    """ConfigError: one line, exit 2. Unavailable (a peer gone or wrong): one line, exit 3. RunInterrupted: where
+    the finished work is, exit 130."""
     try:
         yield
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    except Unavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(3) from None
     except RunInterrupted as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(130) from None
@@ -154,6 +158,171 @@ def sim_show(name: str = typer.Argument(..., help="experiment name (see deml sim
     for row in describe(exp.config):
         table.add_row(*row)
     Console().print(table)
+
+
+# ------------------------------------------------------------------------------------- actors as processes
+SWARM_CHAIN_HELP = "anvil (a managed devnet, started and stopped by this command), a node's URL, or embedded"
+WORKLOAD_HELP = "quad3d or scalar1d"
+SET_HELP = "a setting of the workload, as in deml sim quad3d (repeatable)"
+HONEST_HELP = "honest nodes of the swarm (the game VISTA's table and a rational node assume)"
+ADVERSARIES_HELP = "adversarial nodes of the swarm (idem)"
+STATS_HELP = "write where this process's time went (seconds per part) as JSON to this file"
+PATIENCE_HELP = "seconds of retries (doubling pauses) with a chain or store that stopped answering, then exit 3"
+
+
+def _swarmed(workload: str, set_: list[str], honest: int, adversaries: int, seed: int):
+    from sims.processes import Swarmed
+
+    return Swarmed(workload, parse_assignments(set_), honest, adversaries, seed)
+
+
+@app.command()
+def deploy(
+    chain: str = typer.Option("anvil", help="anvil (the one `deml chain up` runs, started if none) or a node's URL"),
+    out: Path = typer.Option(Path("deployment.json"), help="the deployment file to write (must not exist)"),
+    owner_key: Optional[Path] = typer.Option(None, help="the owner's key file; default: a fresh key, written to "
+                                             "OUT with the suffix .owner.key (mode 0600)"),
+    reward: float = typer.Option(1.0, help="tokens paid to each revealer of an accepted round"),
+    stake: float = typer.Option(10.0, help="tokens each node locks when it registers"),
+    min_stake: float = typer.Option(2.0, help="the coordinator's minimum stake, in tokens"),
+    slash_bps: int = typer.Option(5_000, help="share of the stake a silent member loses, in basis points"),
+):
+    """Deploy the reward token and the coordinator, and write the deployment file later commands take."""
+    with user_errors():
+        from sims.processes import deploy_contracts, reach
+
+        if chain == "embedded":
+            raise ConfigError("--chain embedded: an embedded chain lives inside one process and ends with it; deploy "
+                              "to anvil or a URL (or run `deml swarm run --chain embedded`)")
+        if chain == "anvil":
+            from contracts import anvil
+
+            chain = (anvil.running() or anvil.start()).url
+        _, rec = deploy_contracts(reach(chain), out, owner_key=owner_key, reward=reward, stake=stake,
+                                  min_stake=min_stake, slash_bps=slash_bps)
+        typer.echo(f"deployed coordinator {rec.coordinator} and token {rec.token} on {rec.rpc} (chain id "
+                   f"{rec.chain_id}); deployment file: {out}")
+
+
+coordinator_app = typer.Typer(no_args_is_help=True, context_settings=HELP, help="The data collector as a service.")
+app.add_typer(coordinator_app, name="coordinator")
+
+
+@coordinator_app.command("run")
+def coordinator_run(
+    deployment: Path = typer.Option(..., help="the file `deml deploy` wrote"),
+    participants: Path = typer.Option(..., help="one node a line: ADDRESS [ROLE]; the candidates of every round"),
+    workload: str = typer.Option(..., help=WORKLOAD_HELP),
+    rounds: int = typer.Option(..., min=1, help="rounds to settle on chain (all of them, counting earlier runs')"),
+    method: str = typer.Option("vista", help="vista, or eta=X for a constant threshold"),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    honest: int = typer.Option(1, min=0, help=HONEST_HELP),
+    adversaries: int = typer.Option(4, min=0, help=ADVERSARIES_HELP),
+    seed: int = typer.Option(0, help="the run's seed (the same as the nodes')"),
+    owner_key: Optional[Path] = typer.Option(None, help="the owner's key file (default: beside the deployment file)"),
+    out: Optional[Path] = typer.Option(None, help=OUT_HELP.format("coordinator") + "; the same directory with "
+                                       "the same arguments resumes"),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    store_port: int = typer.Option(0, help="port of the model store on 127.0.0.1 (0: a free one)"),
+    grace: float = typer.Option(5.0, min=0, help="seconds without a new commit or reveal before a devnet is "
+                                "mined past the window silent members hold open"),
+    join_timeout: float = typer.Option(60.0, min=0, help="seconds to wait for every participant to register"),
+    chain: Optional[str] = typer.Option(None, help="the node's URL, if not the deployment file's"),
+    tables: bool = typer.Option(True, help="write the tables, plots and report.html from the chain at the end"),
+    patience: float = typer.Option(30.0, min=0, help=PATIENCE_HELP),
+    stats: Optional[Path] = typer.Option(None, help=STATS_HELP),
+):
+    """Run (or resume) the data collector: VISTA, each round's model published to its store, rounds opened for
+    the participants, settled, read back from the chain's events. Restart-safe."""
+    with user_errors():
+        from sims import processes
+
+        try:
+            processes.coordinator_run(
+                deployment, participants, _swarmed(workload, set_, honest, adversaries, seed), rounds=rounds,
+                method=method, owner_key=owner_key, out=out, force=force, store_port=store_port, grace=grace,
+                join_timeout=join_timeout, chain=chain, tables=tables, stats=stats, patience=patience,
+                say=lambda line: typer.echo(line))
+        except KeyboardInterrupt:
+            typer.echo("coordinator: stopped; the settled rounds are on chain (start it again to resume)", err=True)
+            raise typer.Exit(130) from None
+
+
+node_app = typer.Typer(no_args_is_help=True, context_settings=HELP, help="A node as a process.")
+app.add_typer(node_app, name="node")
+
+
+@node_app.command("run")
+def node_run(
+    deployment: Path = typer.Option(..., help="the file `deml deploy` wrote"),
+    key: Path = typer.Option(..., help="this node's key file (one hex private key, mode 0600)"),
+    role: str = typer.Option(..., help="honest, rational, sign-flip, ipm, alie, gaussian, mimic, non-finite or "
+                             "threshold-hugging"),
+    workload: str = typer.Option(..., help=WORKLOAD_HELP),
+    store: str = typer.Option(..., help="the data collector's model store, http://127.0.0.1:PORT"),
+    shard: str = typer.Option("0/1", help="i/n: this node's data shard and index (keys its randomness)"),
+    device: str = typer.Option("auto", help="auto, cpu or cuda (workloads that compute on a device)"),
+    seed: int = typer.Option(0, help="the run's seed"),
+    collude: bool = typer.Option(False, "--collude", help="draw with the colluding coalition (one shared point)"),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    honest: int = typer.Option(1, min=0, help=HONEST_HELP),
+    adversaries: int = typer.Option(4, min=0, help=ADVERSARIES_HELP),
+    join_timeout: float = typer.Option(60.0, min=0, help="seconds to wait for the stake's grant before giving up"),
+    chain: Optional[str] = typer.Option(None, help="the node's URL, if not the deployment file's"),
+    patience: float = typer.Option(30.0, min=0, help=PATIENCE_HELP),
+    stats: Optional[Path] = typer.Option(None, help=STATS_HELP),
+):
+    """Take part in the coordinator's rounds with this key: register, then for each round fetch the model (its
+    digest checked), report, commit and reveal with this node's own transactions. Runs until stopped."""
+    import signal
+
+    with user_errors():
+        from sims import processes
+
+        stopped = []
+        signal.signal(signal.SIGTERM, lambda *_: stopped.append(True))
+        try:
+            processes.node_run(deployment, key, role, _swarmed(workload, set_, honest, adversaries, seed),
+                               store=store, shard=processes.parse_shard(shard), device=device, collude=collude,
+                               join_timeout=join_timeout, chain=chain, stats=stats, patience=patience,
+                               say=lambda line: typer.echo(line), stop=lambda: bool(stopped))
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+
+
+swarm_app = typer.Typer(no_args_is_help=True, context_settings=HELP, help="A swarm of node processes in one command.")
+app.add_typer(swarm_app, name="swarm")
+
+
+@swarm_app.command("run")
+def swarm_run(
+    workload: str = typer.Option("quad3d", help=WORKLOAD_HELP),
+    honest: int = typer.Option(1, min=0, help="honest nodes"),
+    adversaries: int = typer.Option(4, min=0, help="adversarial nodes (may be the majority)"),
+    attack: str = typer.Option("rational", help="the adversaries' role: rational, sign-flip, ipm, alie, gaussian, "
+                               "mimic, non-finite or threshold-hugging"),
+    collude: bool = typer.Option(True, help="adversaries draw one shared point (--no-collude: each its own)"),
+    rounds: int = typer.Option(100, min=1, help="rounds"),
+    method: str = typer.Option("vista", help="vista, or eta=X for a constant threshold"),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    chain: str = typer.Option("anvil", help=SWARM_CHAIN_HELP),
+    deployment: Optional[Path] = typer.Option(None, help="attach to this deployment (its owner key beside it) "
+                                              "instead of deploying"),
+    ray: Optional[str] = typer.Option(None, "--ray", help="run the nodes as actors of the Ray cluster at ADDRESS"),
+    out: Optional[Path] = typer.Option(None, help=OUT_HELP.format("swarm")),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    seed: int = typer.Option(0, help="seeds every node's randomness (per node and round)"),
+    grace: float = typer.Option(5.0, min=0, help="seconds without a new commit or reveal before the devnet is "
+                                "mined past a window"),
+    stats: Optional[Path] = typer.Option(None, help="write where each process's time went into this folder"),
+):
+    """Deploy (or attach), start the data collector and HONEST + ADVERSARIES node processes (each its own key),
+    show a live table, and write the run directory from the chain's events."""
+    with user_errors():
+        from sims.swarm import Plan, run_swarm
+
+        plan = Plan(_swarmed(workload, set_, honest, adversaries, seed), attack, collude, rounds, method, grace)
+        run_swarm(plan, chain=chain, deployment=deployment, ray_address=ray, out=out, force=force, stats=stats)
 
 
 @app.command()

@@ -23,6 +23,11 @@ class ConfigError(ValueError):
     The command line prints it as one line and exits 2; every other exception is a bug and keeps its trace."""
 
 
+class Unavailable(RuntimeError):
+    """A peer of a long-running process (the chain's RPC endpoint, the model store) stopped answering within
+    the process's patience, or answered wrongly. The command line prints it as one line and exits 3."""
+
+
 def parse_value(text: str) -> Any:
     """`--set` values: JSON where it parses (numbers, lists, true/false), else the plain string."""
     try:

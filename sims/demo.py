@@ -9,8 +9,6 @@ accounts.parquet and report.html; nodes.parquet and accounts.parquet are read fr
 """
 from __future__ import annotations
 
-import base64
-import html
 import time
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from coordinator.driver import RoundLog
 from protocol.ledger import RoundOutcome
 from sims import chain_nodes, rundir
 from sims.experiment import RunInterrupted
+from sims.report import gas_plot, page
 from sims.runner import show_summary
 from sims.vista_experiments import (TOKEN, Quad3dConfig, Record, divergence_warnings, play, plot_rounds, setup,
                                     summarise, vista_tables)
@@ -95,11 +94,11 @@ def _write(out: Path, record: Record, s, cfg: Quad3dConfig, task, gas_rows: list
               "nodes": chain_nodes.node_rounds(ledger.deployment, ledger.nodes, adversary, cfg.delta),
               "accounts": chain_nodes.accounts(ledger.deployment, ledger.nodes, adversary, ether_of)}
     rundir.write_tables(out, tables)
-    plots = plot_rounds(tables, out) + [_gas_plot(tables["gas"], out / "gas.png")]
+    plots = plot_rounds(tables, out) + [gas_plot(tables["gas"], out / "gas.png")]
     balances = ledger.balances(ledger.nodes)
     done = len(record.logs)
     rounds = tables["rounds"]
-    return _report(out, tables, plots, {
+    return page(out, tables, plots, {
         "chain": ledger.chain.target, "coordinator": ledger.deployment.coordinator.address,
         "rounds": f"{done} of {cfg.rounds} (interrupted)" if interrupted else done,
         "accepted": f"{rounds['accepted'].mean():.1%}",
@@ -107,7 +106,11 @@ def _write(out: Path, record: Record, s, cfg: Quad3dConfig, task, gas_rows: list
         "honest tokens": f"{balances.tokens[0, :s.swarm.honest].sum() / TOKEN:.0f}",
         "adversary tokens": f"{balances.tokens[0, s.swarm.honest:].sum() / TOKEN:.0f}",
         "mean gas per round": f"{tables['gas'].groupby('round')['gas'].sum().mean():,.0f}",
-        "on-chain rounds per second": f"{done / wall:.2f}", "wall time": f"{wall:.0f} s"}), tables
+        "on-chain rounds per second": f"{done / wall:.2f}", "wall time": f"{wall:.0f} s"},
+        "deml demo: VISTA with every round on a chain",
+        "f = (x<sup>2</sup> + 2y<sup>2</sup> + 3z<sup>2</sup>)/2 from (10, 10, 10); 1 honest node and 4 colluding "
+        "rational adversaries; commit-reveal rounds checked pairwise by the coordinator contract, midrange estimate "
+        "from the recorded aggregates."), tables
 
 
 def _table(rows, rounds: int, elapsed: float) -> Group:
@@ -120,46 +123,3 @@ def _table(rows, rounds: int, elapsed: float) -> Group:
                   "[green]yes[/]" if ok else "[red]no[/]", f"{log.loss[0]:.4g}", f"{honest:.0f}",
                   f"{adversaries:.0f}", f"{gas:,}")
     return Group(t)
-
-
-def _gas_plot(gas: pd.DataFrame, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for phase, sub in gas.groupby("phase", sort=False):
-        ax.plot(sub["round"], sub["gas"], lw=1.0, label=phase)
-    ax.set_xlabel("round")
-    ax.set_ylabel("gas used")
-    ax.set_title("gas per round and phase")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def _report(out: Path, tables, plots: list[Path], summary: dict[str, object]) -> Path:
-    """A short self-contained HTML page: the summary, mean gas per phase, and every plot inline."""
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in summary.items())
-    gas = tables["gas"].groupby("phase", sort=False)["gas"].agg(["mean", "max"]).round(0).astype(int)
-    gas_rows = "".join(f"<tr><th>{html.escape(p)}</th><td>{r['mean']:,}</td><td>{r['max']:,}</td></tr>"
-                       for p, r in gas.iterrows())
-    images = "".join(f"<figure><img src='data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}'>"
-                     f"<figcaption>{html.escape(p.stem)}</figcaption></figure>" for p in plots)
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>deml demo</title>
-<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}table{{border-collapse:collapse}}
-th,td{{padding:2px 10px;text-align:left;border-bottom:1px solid #ddd}}figure{{display:inline-block;margin:4px}}
-img{{width:460px}}</style></head><body>
-<h1>deml demo: VISTA with every round on a chain</h1>
-<p>f = (x<sup>2</sup> + 2y<sup>2</sup> + 3z<sup>2</sup>)/2 from (10, 10, 10); 1 honest node and 4 colluding rational
-adversaries; commit-reveal rounds checked pairwise by the coordinator contract, midrange estimate from the
-recorded aggregates.</p>
-<table>{rows}</table><h2>gas per phase</h2><table><tr><th>phase</th><th>mean</th><th>max</th></tr>{gas_rows}</table>
-<h2>plots</h2>{images}</body></html>"""
-    path = out / "report.html"
-    path.write_text(page)
-    return path

@@ -72,7 +72,7 @@ def setup(cfg: VistaConfig, dim: int, *, progress: bool = True) -> VistaSetup:
     table = solve(game(cfg, dim), cfg.eta_grid(), progress=progress)
     names, control = methods(cfg, table)
     swarm = Swarm(cfg.honest, cfg.adversaries, HonestReport(cfg.delta),
-                  RationalAdversary(table) if cfg.adversaries else None, collude=True)
+                  RationalAdversary(table) if cfg.adversaries else None, collude=True, seed=cfg.seed)
     reward = int(cfg.reward * TOKEN)
     # the smallest slash (half the minimum stake) equals the reward: withholding never pays (docs/protocol.md)
     proto = ProtocolConfig(delta=cfg.delta, reward=reward, stake=10 * reward, min_stake=2 * reward,
@@ -117,14 +117,16 @@ def play(ledger: Ledger, addresses: list[str], task: Objective, s: VistaSetup, r
         rng=np.random.default_rng(seed), on_round=hook)
 
 
-def rounds_frame(record: Record, s: VistaSetup, runs: int, experiment: str, task: Objective) -> pd.DataFrame:
-    """One row per method x run x round (long format), built column-wise from the stacked logs."""
+def rounds_frame(record: Record, s: VistaSetup, runs: int, experiment: str, task: Objective,
+                 adversary: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per method x run x round (long format), built column-wise from the stacked logs. `adversary` [N]
+    marks the adversarial nodes (default: the setup's swarm, honest first)."""
     logs = record.logs
     t, b = len(logs), len(logs[0].loss)
     col = lambda name: np.stack([getattr(g, name) for g in logs]).reshape(-1)  # noqa: E731  [T*B], round-major
     paid = np.stack([g.paid for g in logs]).astype(np.float64) / TOKEN  # [T, B, N]
     slashed = np.stack([g.slashed for g in logs]).astype(np.float64) / TOKEN
-    adv = s.swarm.is_adversary
+    adv = s.swarm.is_adversary if adversary is None else np.asarray(adversary, dtype=bool)
     return pd.DataFrame({
         "experiment": experiment,
         "method": np.tile(np.repeat(s.names, runs), t),
@@ -152,12 +154,12 @@ def runs_frame(rounds: pd.DataFrame, diverging: np.ndarray) -> pd.DataFrame:
 
 
 def vista_tables(record: Record, s: VistaSetup, runs: int, experiment: str, task: Objective,
-                 addresses: list[str] | None = None) -> Tables:
+                 adversary: np.ndarray | None = None, addresses: list[str] | None = None) -> Tables:
     """rounds.parquet and summary.parquet, and nodes.parquet when the record kept node rows; divergence is judged
-    as the DC would, from what it saw."""
+    as the DC would, from what it saw. `adversary` [N]: as rounds_frame's."""
     stack = lambda name: np.stack([getattr(g, name) for g in record.logs])  # noqa: E731  [T, B]
     flags = vista.diverging(np.stack(record.estimate_norms), stack("accepted"), stack("tau"))
-    rounds = rounds_frame(record, s, runs, experiment, task)
+    rounds = rounds_frame(record, s, runs, experiment, task, adversary)
     tables = {"rounds": rounds, "summary": runs_frame(rounds, flags)}
     if record.nodes is not None and record.nodes.rounds:
         tables["nodes"] = record.nodes.frame(s.names, runs, addresses, s.swarm.is_adversary)
@@ -175,10 +177,10 @@ def run_vista(cfg: VistaConfig, task: Objective, experiment: str) -> Tables:
             job = bar.add_task(f"{experiment}: {len(s.names)} methods x {cfg.runs} runs", total=cfg.rounds)
             play(ledger, addresses, task, s, cfg.rounds, cfg.seed, record, lambda log, out: bar.advance(job))
     except KeyboardInterrupt:
-        tables = vista_tables(record, s, cfg.runs, experiment, task, addresses) if record.logs else {}
+        tables = vista_tables(record, s, cfg.runs, experiment, task, addresses=addresses) if record.logs else {}
         raise Interrupted(tables, {"rounds": len(record.logs), "of": cfg.rounds},
                           f"{len(record.logs)} of {cfg.rounds} rounds") from None
-    return vista_tables(record, s, cfg.runs, experiment, task, addresses)
+    return vista_tables(record, s, cfg.runs, experiment, task, addresses=addresses)
 
 
 def summarise(tables: Tables) -> pd.DataFrame:

@@ -44,16 +44,27 @@ def test_threshold_hugging_is_always_accepted_and_far(omniscient):
 
 
 def test_colluding_adversaries_send_one_point_and_honest_nodes_do_not_collide():
-    rng = np.random.default_rng(0)
     swarm = Swarm(2, 3, HonestReport(1.0), Gaussian(5.0), collude=True)
-    rep = swarm.reports(np.zeros((4, 2)), np.full(4, 2.0), np.zeros(4, dtype=int), rng)
+    rep = swarm.reports(np.zeros((4, 2)), np.full(4, 2.0), np.zeros(4, dtype=int), 0)
     assert rep.shape == (4, 5, 2)
     assert np.array_equal(rep[:, 2], rep[:, 3]) and np.array_equal(rep[:, 2], rep[:, 4])
     assert not np.array_equal(rep[:, 0], rep[:, 1])
     assert swarm.is_adversary.tolist() == [False, False, True, True, True]
     solo = Swarm(1, 2, HonestReport(1.0), Gaussian(5.0), collude=False)
-    rep = solo.reports(np.zeros((4, 2)), np.full(4, 2.0), np.zeros(4, dtype=int), rng)
+    rep = solo.reports(np.zeros((4, 2)), np.full(4, 2.0), np.zeros(4, dtype=int), 0)
     assert not np.array_equal(rep[:, 1], rep[:, 2])
+
+
+def test_each_node_draws_from_its_own_stream_for_the_round():
+    """Node i's report depends on (seed, i, round) only: not on the nodes before it, nor on other rounds'."""
+    args = np.zeros((2, 3)), np.full(2, 2.0), np.zeros(2, dtype=int)
+    three = Swarm(3, 2, HonestReport(1.0), Gaussian(5.0), collude=False, seed=4).reports(*args, 7)
+    one = Swarm(1, 1, HonestReport(1.0), Gaussian(5.0), collude=False, seed=4).reports(*args, 7)
+    assert np.array_equal(three[:, 0], one[:, 0])
+    assert not np.array_equal(three[:, 0], three[:, 1])
+    later = Swarm(3, 2, HonestReport(1.0), Gaussian(5.0), collude=False, seed=4).reports(*args, 8)
+    other = Swarm(3, 2, HonestReport(1.0), Gaussian(5.0), collude=False, seed=5).reports(*args, 7)
+    assert not np.array_equal(three, later) and not np.array_equal(three, other)
 
 
 def test_unencodable_reports_are_not_committed():

@@ -14,7 +14,7 @@ MSE = 0.2 * GRID**2
 
 
 def simulate(seed, attack, rounds=60, batch=3, adversaries=3):
-    swarm = Swarm(1, adversaries, HonestReport(1.0), attack)
+    swarm = Swarm(1, adversaries, HonestReport(1.0), attack, seed=seed)
     control = vista.params(GRID, MSE, eta_min=2.0, eta_max=8.0, repeat=batch)
     proto = ProtocolConfig(delta=1.0, reward=10, stake=100, min_stake=20)
     led = MemoryLedger(batch=batch, min_stake=proto.min_stake)
@@ -80,17 +80,33 @@ class Vetoing:
         return commits, [m for m in reveals if m.sender not in vetoing]
 
 
-def test_a_veto_rejects_the_round_and_costs_the_vetoing_node_half_its_stake():
+def test_a_veto_rejects_rounds_until_the_slashes_take_the_vetoing_node_out():
     """Every member commits (the commit phase ends at once), the adversary never reveals: the driver waits out the
-    reveal window, which ends a fixed time after the round opened, and the round is rejected."""
+    reveal window, which ends a fixed time after the round opened, and the round is rejected. Each veto costs half
+    the stake: after three (100 -> 50 -> 25 -> 13, below the minimum 20) the node is no longer a member, sends
+    nothing, and the two honest nodes' rounds are accepted."""
     swarm = Swarm(2, 1, HonestReport(1.0), Mimic())
     control = vista.params(GRID, MSE, eta_min=2.0, eta_max=8.0)
     proto = ProtocolConfig(delta=1.0, reward=10, stake=100, min_stake=20)
     led = MemoryLedger(min_stake=proto.min_stake)
     members = node_addresses(3, 0)
-    provision(led, members, proto, 2)
-    logs = run(led, Quadratic(), Vetoing(swarm), control, proto, members=members, rounds=2,
+    provision(led, members, proto, 5)
+    logs = run(led, Quadratic(), Vetoing(swarm), control, proto, members=members, rounds=5,
                rng=np.random.default_rng(0))
-    assert [bool(g.accepted[0]) for g in logs] == [False, False]
-    assert logs[0].slashed.tolist() == [[0, 0, 50]] and logs[1].slashed.tolist() == [[0, 0, 25]]
-    assert logs[1].loss[0] == logs[0].loss[0]  # rejected: the model did not move
+    assert [bool(g.accepted[0]) for g in logs] == [False, False, False, True, True]
+    assert [int(g.slashed[0, 2]) for g in logs] == [50, 25, 12, 0, 0]
+    assert [int(g.members[0]) for g in logs] == [3, 3, 3, 2, 2]
+    assert logs[2].loss[0] == logs[0].loss[0] and logs[4].loss[0] < logs[3].loss[0]
+
+
+def test_a_round_of_64_members_gets_windows_long_enough_for_each_members_transaction():
+    """MemoryLedger mines a block per message, as a devnet does: 64 reveals need more than the default 32 blocks."""
+    swarm = Swarm(2, 62, HonestReport(1.0), Mimic(), seed=0)
+    control = vista.params(GRID, MSE, eta_min=2.0, eta_max=8.0)
+    proto = ProtocolConfig(delta=1.0, reward=10, stake=100, min_stake=20)
+    assert proto.windows(64) == (66, 66) and proto.windows(3) == (32, 32)
+    led = MemoryLedger(min_stake=proto.min_stake)
+    members = node_addresses(64, 0)
+    provision(led, members, proto, 3)
+    logs = run(led, Quadratic(), swarm, control, proto, members=members, rounds=3, rng=np.random.default_rng(0))
+    assert all(g.accepted.all() for g in logs) and all((g.paid == 10).all() for g in logs)

@@ -1,0 +1,99 @@
+"""The model store's format, and the small client a node fetches a round's model with.
+
+A model travels as a `.npy` file holding one 1-D array of little-endian float64 (`<f8`) parameters: numpy's
+documented format, read back with `allow_pickle=False`, so nothing a peer sends is ever unpickled. Its key is
+the keccak256 of the array's raw bytes (the `.npy` data after its header), which is exactly the digest a round
+posts (`protocol.digest.params_digest` of the float64 parameters): a node asks the store for the round's
+`params_digest`, recomputes the digest of what it got, and refuses anything else. The header is checked too
+(dtype, one dimension, the round's dimension), and a response is refused beyond `max_bytes`.
+
+    GET /model/<64 hex digits of the digest>  ->  200, the .npy bytes   (404: the store has no such model)
+"""
+from __future__ import annotations
+
+import http.client
+import io
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from protocol.digest import params_digest
+
+MAX_BYTES = 64 * 2**20  # 8M parameters; the coordinator's reports stop at 256 values, so any model fits
+DTYPE = np.dtype("<f8")
+
+
+class StoreError(Exception):
+    """The store answered, but not with the model asked for (or not with a model at all)."""
+
+
+def encode(theta: np.ndarray) -> tuple[bytes, bytes]:
+    """(key, .npy bytes) of one model's parameters, flattened in C order."""
+    arr = np.ascontiguousarray(np.asarray(theta, dtype=DTYPE).reshape(-1))
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    return params_digest(arr), buf.getvalue()
+
+
+def decode(payload: bytes, key: bytes, dim: int | None = None) -> np.ndarray:
+    """The parameters in `payload`, if it is a float64 vector (of `dim` values, when given) whose digest is
+    `key`; StoreError otherwise."""
+    try:
+        arr = np.load(io.BytesIO(payload), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise StoreError(f"not a .npy array of parameters ({exc})") from None
+    if not isinstance(arr, np.ndarray) or arr.dtype != DTYPE or arr.ndim != 1:
+        raise StoreError(f"a {getattr(arr, 'dtype', type(arr).__name__)} array of shape "
+                         f"{getattr(arr, 'shape', '?')}, not a vector of little-endian float64")
+    if dim is not None and arr.shape[0] != dim:
+        raise StoreError(f"{arr.shape[0]} parameters where the round has {dim}")
+    got = params_digest(arr)
+    if got != key:
+        raise StoreError(f"a model whose digest 0x{got.hex()} is not the round's params_digest 0x{key.hex()}")
+    return arr
+
+
+def path(key: bytes) -> str:
+    return f"/model/{key.hex()}"
+
+
+class StoreClient:
+    """Fetches models over one kept-alive HTTP connection. Connection failures raise OSError (the caller
+    retries those); a wrong answer raises StoreError."""
+
+    def __init__(self, url: str, *, timeout: float = 10.0, max_bytes: int = MAX_BYTES):
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname or not parts.port:
+            raise ValueError(f"store: expected http://HOST:PORT, got {url!r}")
+        self.url, self.host, self.port = url, parts.hostname, parts.port
+        self.timeout, self.max_bytes = timeout, max_bytes
+        self._conn: http.client.HTTPConnection | None = None
+
+    def get(self, key: bytes, dim: int | None = None) -> np.ndarray:
+        return decode(self._fetch(path(key)), key, dim)
+
+    def _fetch(self, target: str) -> bytes:
+        if self._conn is None:
+            self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        try:
+            self._conn.request("GET", target)
+            answer = self._conn.getresponse()
+            length = int(answer.headers.get("Content-Length") or self.max_bytes + 1)
+            body = answer.read(min(length, self.max_bytes + 1))
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            raise ConnectionError(f"store: no answer at {self.url} ({exc})") from None
+        if answer.status == 404:
+            raise StoreError(f"the store at {self.url} has no model {target.rsplit('/', 1)[-1][:16]}...")
+        if answer.status != 200:
+            self.close()
+            raise StoreError(f"the store at {self.url} answered HTTP {answer.status}")
+        if length > self.max_bytes or len(body) > self.max_bytes:
+            self.close()
+            raise StoreError(f"the store at {self.url} sent more than {self.max_bytes} bytes")
+        return body
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

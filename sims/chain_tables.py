@@ -1,0 +1,144 @@
+"""A swarm's run directory, built from the chain alone: the coordinator's events (RoundOpened, Committed,
+Revealed, Finalized, Paid, Slashed) and the receipts of the transactions in each round's blocks, replayed through
+the DC's own rules (`coordinator.service.replay`) for the model's loss. Any process can rebuild it, and what it
+says is what the chain says, not what some process remembers.
+
+- `rounds.parquet`, `summary.parquet`: as `deml sim` writes them (one method, one run);
+- `nodes.parquet`: one row per node per round: `round`, `node` (index), `address`, `role`, `member`,
+  `committed`, `revealed`, `paid` and `slashed` (tokens), `gas` (what the node's own transactions in the round's
+  blocks used, failed ones included), `farthest` (its distance to the farthest revealed report of the round, in
+  real units; NaN when it did not reveal or revealed alone);
+- `gas.parquet`: one row per round and phase (`open`, `commit`, `reveal`, `finalize`; `failed` for refused
+  transactions), summed over the round's transactions;
+- the plots of `deml sim`, `gas.png`, and `report.html`.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from contracts.chain_ledger import ChainLedger
+from contracts.client import Deployment, RoundRecord, rounds
+from coordinator.service import replay
+from protocol import codec
+from protocol.deployment import DeploymentRecord
+from sims import rundir
+from sims.report import gas_plot, page
+from sims.vista_experiments import TOKEN, Record, plot_rounds, summarise, vista_tables
+from sims.workloads import DcSide
+
+PHASES = {"RoundOpened": "open", "Committed": "commit", "Revealed": "reveal", "Finalized": "finalize",
+          "Expired": "finalize"}
+HONEST = "honest"
+
+
+def settled_records(d: Deployment, rec: DeploymentRecord) -> list[RoundRecord]:
+    return [r for r in rounds(d, rec.deploy_block) if r.settled]
+
+
+def chain_tables(d: Deployment, rec: DeploymentRecord, side: DcSide, members: Sequence[str], roles: Sequence[str],
+                 experiment: str) -> dict[str, pd.DataFrame]:
+    """Every table of the run directory, from the chain (empty dict before any round settled)."""
+    records = settled_records(d, rec)
+    if not records:
+        return {}
+    done = replay(records, ChainLedger(d.chain, deployment=d), side.task, side.control, side.proto, members)
+    record = Record([], [])
+    for log, outcome in done.settled:
+        record.add(log, outcome, side.proto)
+    setup = replace(side.setup, names=[side.method], control=side.control, proto=side.proto)
+    adversary = np.array([r != HONEST for r in roles])
+    tables = vista_tables(record, setup, 1, experiment, side.task, adversary)
+    nodes, gas = node_rows(d, rec, records, members, roles, side.proto.scale_bits)
+    return {**tables, "nodes": nodes, "gas": gas}
+
+
+def node_rows(d: Deployment, rec: DeploymentRecord, records: list[RoundRecord], members: Sequence[str],
+              roles: Sequence[str], scale_bits: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """nodes.parquet and gas.parquet of the settled rounds `records`."""
+    chain = d.chain
+    last = chain.block_number
+    spans = [(r.block, records[i + 1].block - 1 if i + 1 < len(records) else last) for i, r in enumerate(records)]
+    sent = chain.sent(records[0].block, spans[-1][1], senders=set(members) | {rec.owner})
+    phase_of = {tx: PHASES[e.name] for r in records for e, (_, tx) in zip(r.events, r.sources) if e.name in PHASES}
+    rows, gas_rows = [], []
+    k = 0
+    for r, (lo, hi) in zip(records, spans):
+        in_round = []
+        while k < len(sent) and sent[k].block <= hi:
+            if sent[k].block >= lo:
+                in_round.append(sent[k])
+            k += 1
+        per_phase: dict[str, int] = {}
+        for tx in in_round:
+            phase = phase_of.get(tx.tx_hash, "failed" if not tx.ok else "other")
+            per_phase[phase] = per_phase.get(phase, 0) + tx.gas_used
+        gas_rows += [{"round": r.round_id + 1, "phase": p, "gas": g} for p, g in per_phase.items()]
+        committed, revealed = set(r.nodes("Committed")), set(r.nodes("Revealed"))
+        paid = {e.args["node"]: e.args["amount"] for e in r.events if e.name == "Paid"}
+        slashed = {e.args["node"]: e.args["amount"] for e in r.events if e.name == "Slashed"}
+        farthest = _farthest(r, scale_bits)
+        for i, (a, role) in enumerate(zip(members, roles)):
+            rows.append({"round": r.round_id + 1, "node": i, "address": a, "role": role,
+                         "member": a in r.opened["members"], "committed": a in committed, "revealed": a in revealed,
+                         "paid": paid.get(a, 0) / TOKEN, "slashed": slashed.get(a, 0) / TOKEN,
+                         "gas": sum(t.gas_used for t in in_round if t.sender == a),
+                         "farthest": farthest.get(a, np.nan)})
+    return pd.DataFrame(rows), pd.DataFrame(gas_rows)
+
+
+def _farthest(r: RoundRecord, scale_bits: int) -> dict[str, float]:
+    """Each revealer's distance to the farthest other revealed report of round r, in real units (exact integer
+    squares, as the contract compares them)."""
+    reports = {e.args["node"]: codec.unpack(e.args["report"]) for e in r.events if e.name == "Revealed"}
+    if len(reports) < 2:
+        return {}
+    nodes = list(reports)
+    y = np.stack([reports[a] for a in nodes]).astype(object)  # exact squares beyond int64 at 256 values
+    diff = y[:, None, :] - y[None, :, :]
+    sq = (diff * diff).sum(axis=2)
+    return {a: float(np.sqrt(float(max(sq[i])))) / 2.0**scale_bits for i, a in enumerate(nodes)}
+
+
+def role_totals(nodes: pd.DataFrame) -> pd.DataFrame:
+    """Per role: nodes, tokens paid and stake slashed in all, and paid per node."""
+    g = nodes.groupby("role", sort=False)
+    out = pd.DataFrame({"nodes": g["node"].nunique(), "paid": g["paid"].sum(), "slashed": g["slashed"].sum()})
+    out["paid per node"] = out["paid"] / out["nodes"]
+    return out
+
+
+def write_run(out: Path, d: Deployment, rec: DeploymentRecord, side: DcSide, members: Sequence[str],
+              roles: Sequence[str], experiment: str, *, title: str = "", extra: dict | None = None,
+              say: Callable[[str], None] = print) -> dict[str, pd.DataFrame]:
+    """Write the tables, plots and report.html of the rounds settled so far into `out`; the tables."""
+    tables = chain_tables(d, rec, side, members, roles, experiment)
+    if not tables:
+        say("no round settled: no tables to write")
+        return tables
+    rundir.write_tables(out, tables)
+    plots = plot_rounds(tables, out) + [gas_plot(tables["gas"], out / "gas.png")]
+    r, per_role = tables["rounds"], role_totals(tables["nodes"])
+    summary = {"chain": f"{d.chain.target} (chain id {rec.chain_id})", "coordinator": rec.coordinator,
+               "rounds settled": len(r), "accepted": f"{r['accepted'].mean():.1%}",
+               "final loss": f"{r['loss'].iloc[-1]:.4g}", "method": side.method,
+               **{f"tokens paid to {role} ({int(row['nodes'])} nodes)": f"{row['paid']:.0f} "
+                  f"({row['paid per node']:.1f} per node; {row['slashed']:.1f} slashed)"
+                  for role, row in per_role.iterrows()},
+               "mean gas per round": f"{tables['gas'].groupby('round')['gas'].sum().mean():,.0f}", **(extra or {})}
+    page(out, tables, plots, summary, title or f"deml {experiment}",
+         "every actor its own process with its own key; rounds opened, committed, revealed and settled on chain; "
+         "every table rebuilt from the chain's events and receipts")
+    return tables
+
+
+def show(tables: dict[str, pd.DataFrame], title: str) -> None:
+    from sims.runner import show_summary
+
+    if tables:
+        show_summary(summarise(tables), title)
+        show_summary(role_totals(tables["nodes"]), f"{title} tokens per role")

@@ -1,0 +1,155 @@
+"""Swarm fixtures: a fresh anvil with the contracts deployed through `deml deploy`'s code, participants' key files,
+and the actors started as real processes (`python -m sims.cli coordinator run | node run`), each stopped by PID
+at the end; and the in-process engine's run of the same swarm, to hold the processes to."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from contracts import anvil
+from contracts.chain import connect
+from contracts.client import attach, rounds
+from coordinator.memory_ledger import MemoryLedger
+from nodes.swarm import Swarm, node_addresses
+from sims.processes import deploy_contracts, new_key, write_participants
+from sims.swarm import spawn
+from sims.vista_experiments import Record, play
+from sims.workloads import get
+
+
+@dataclass
+class Rig:
+    url: str
+    folder: Path
+    roles: list[str]
+    seed: int = 0
+    procs: list[subprocess.Popen] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.deployment = self.folder / "deployment.json"
+        _, self.record = deploy_contracts(connect(self.url), self.deployment, owner_key=None, reward=1.0, stake=10.0,
+                                          min_stake=2.0, slash_bps=5_000)
+        (self.folder / "keys").mkdir()
+        self.keys = [self.folder / "keys" / f"node-{i}.key" for i in range(len(self.roles))]
+        self.addresses = [new_key(k).address for k in self.keys]
+        self.participants = write_participants(self.folder / "participants.txt", self.addresses, self.roles)
+        self.store_port = _free_port()
+        self.honest = self.roles.count("honest")
+
+    @property
+    def common(self) -> list[str]:
+        return ["--deployment", str(self.deployment), "--workload", "quad3d", "--honest", str(self.honest),
+                "--adversaries", str(len(self.roles) - self.honest), "--seed", str(self.seed)]
+
+    def coordinator(self, rounds: int, *extra: str, log: str = "coordinator.log") -> subprocess.Popen:
+        return self._start(["coordinator", "run", *self.common, "--participants", str(self.participants), "--rounds",
+                            str(rounds), "--out", str(self.folder / "dc"), "--store-port", str(self.store_port),
+                            "--no-tables", *extra], log)
+
+    def node(self, i: int, *extra: str, store: str | None = None, key: Path | None = None) -> subprocess.Popen:
+        role = self.roles[i]
+        return self._start(["node", "run", *self.common, "--key", str(key or self.keys[i]), "--role", role,
+                            "--shard", f"{i}/{len(self.roles)}", "--store",
+                            store or f"http://127.0.0.1:{self.store_port}",
+                            *(["--collude"] if role != "honest" else []), *extra], f"node-{i}.log")
+
+    def _start(self, args: list[str], log: str) -> subprocess.Popen:
+        proc = spawn(args, self.folder / log)
+        self.procs.append(proc)
+        return proc
+
+    def deployment_client(self):
+        return attach(connect(self.url), None, self.record.token, self.record.coordinator)
+
+    def settled(self) -> int:
+        return sum(r.settled for r in rounds(self.deployment_client(), self.record.deploy_block))
+
+    def wait_settled(self, n: int, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.settled() < n:
+            assert time.monotonic() < deadline, f"{n} rounds did not settle; logs in {self.folder}"
+            self.check_alive()
+            time.sleep(0.1)
+
+    def check_alive(self) -> None:
+        for p in self.procs:
+            if p.poll() not in (None, 0):
+                raise AssertionError(f"{p.args[3:5]} exited with {p.returncode}: "
+                                     f"{_tail(self.folder, p)}")
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def _tail(folder: Path, proc: subprocess.Popen) -> str:
+    logs = sorted(folder.glob("*.log"))
+    return " | ".join(f"{p.name}: {p.read_text()[-300:]}" for p in logs)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def devnet():
+    node = anvil.start(record=False)
+    try:
+        yield node
+    finally:
+        anvil.stop(node)
+
+
+@pytest.fixture
+def rig_factory(devnet, tmp_path):
+    made = []
+
+    def make(roles: list[str], seed: int = 0) -> Rig:
+        rig = Rig(devnet.url, tmp_path, roles, seed)
+        made.append(rig)
+        return rig
+
+    yield make
+    for rig in made:
+        rig.stop()
+
+
+def reference(roles: list[str], rounds: int, seed: int = 0):
+    """The in-process engine on a MemoryLedger with the same swarm (honest first, then one attack, colluding):
+    the accept/reject sequence, the loss curve and the final (tokens, stakes, pool)."""
+    workload = get("quad3d")
+    honest = roles.count("honest")
+    cfg = workload.settings({}, honest=honest, adversaries=len(roles) - honest, seed=seed, rounds=rounds)
+    side = workload.dc(cfg, "vista")
+    attack = roles[-1] if len(roles) > honest else None
+    swarm = Swarm(honest, len(roles) - honest, workload.strategy(cfg, "honest"),
+                  workload.strategy(cfg, attack) if attack else None, collude=True, seed=seed)
+    ledger = MemoryLedger(min_stake=side.proto.min_stake, slash_bps=side.proto.slash_bps)
+    addresses = node_addresses(len(roles), seed)
+    record = Record([], [])
+    play(ledger, addresses, side.task, replace(side.setup, swarm=swarm), rounds, seed, record)
+    b = ledger.balances(addresses)
+    return ([bool(g.accepted[0]) for g in record.logs], np.array([g.loss[0] for g in record.logs]),
+            (b.tokens[0].tolist(), b.stakes[0].tolist(), int(b.pool[0])))
+
+
+def on_chain_balances(d, addresses: list[str]):
+    tokens, stakes, pool = d.accounts(addresses)
+    return list(tokens), list(stakes), pool

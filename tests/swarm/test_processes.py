@@ -1,0 +1,360 @@
+"""The swarm as real processes on anvil: `deml swarm run`, and the data collector and each node started as their own
+`python -m sims.cli coordinator run | node run` processes, each node with its own key. Held to the in-process engine
+(same seed: same accept/reject sequence, loss curve and balances), and through the faults of issue 9: a node killed
+mid-round, the data collector killed (SIGKILL) between the commits and the settlement and started again, the chain's
+RPC endpoint gone, and bad input (an unregistered key, a deployment file of another chain, a store serving another
+model), each one line and a non-zero exit, with nothing changed on chain."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from contracts import anvil
+from contracts.chain import connect
+from contracts.chain_ledger import ChainLedger
+from contracts.client import rounds
+from coordinator.service import replay
+from protocol import store
+from sims.processes import new_key
+from sims.swarm import REPO
+from sims.workloads import get
+from tests.swarm.conftest import on_chain_balances, reference
+
+pytestmark = pytest.mark.anvil
+
+ROLES = ["honest"] + ["rational"] * 4
+STAKE, REWARD = 10 * 10**18, 10**18
+WAIT = 240.0  # seconds allowed for anything a test awaits: generous, the machine may be loaded
+
+
+def from_chain(rig, n_rounds: int):
+    """(accepted, loss, (tokens, stakes, pool)) of the rig's run, read from the chain's events alone."""
+    d = rig.deployment_client()
+    w = get("quad3d")
+    cfg = w.settings({}, honest=rig.honest, adversaries=len(rig.roles) - rig.honest, seed=rig.seed, rounds=n_rounds)
+    side = w.dc(cfg, "vista", rig.record)
+    done = replay(rounds(d, rig.record.deploy_block), ChainLedger(d.chain, deployment=d), side.task, side.control,
+                  side.proto, rig.addresses)
+    assert done.in_flight is None
+    return ([bool(log.accepted[0]) for log, _ in done.settled], np.array([log.loss[0] for log, _ in done.settled]),
+            on_chain_balances(d, rig.addresses))
+
+
+def wait_for(what: str, predicate, rig, timeout: float = WAIT, alive: bool = True):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:g} s; logs in {rig.folder}"
+        if alive:
+            rig.check_alive()
+        time.sleep(0.05)
+
+
+def finished(proc: subprocess.Popen, timeout: float = WAIT) -> int:
+    return proc.wait(timeout)
+
+
+def last_line(path: Path) -> str:
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+def record_of(rig, round_id: int):
+    found = rounds(rig.deployment_client(), rig.record.deploy_block)
+    return found[round_id] if len(found) > round_id else None
+
+
+def deml(*args: str, timeout: float = WAIT) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "sims.cli", *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=REPO, env=env, stdin=subprocess.DEVNULL)
+
+
+# ------------------------------------------------------------------------------------------------ the swarm
+@pytest.mark.slow
+def test_deml_swarm_run_on_anvil_equals_the_in_process_engine(tmp_path):
+    """`deml swarm run --chain anvil`: a managed anvil, the DC and 5 node processes; the run directory (built from
+    the chain's events) says what the in-process engine says with the same seed; nothing is left running."""
+    out, n = tmp_path / "swarm", 10
+    done = deml("swarm", "run", "--workload", "quad3d", "--honest", "1", "--adversaries", "4", "--rounds", str(n),
+                "--chain", "anvil", "--seed", "11", "--grace", "2", "--out", str(out))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    accepted, loss, (tokens, stakes, pool) = reference(ROLES, n, seed=11)
+    r = pd.read_parquet(out / "rounds.parquet")
+    assert r["accepted"].tolist() == accepted and 0 < sum(accepted) < n  # both outcomes occur
+    assert np.array_equal(r["loss"].to_numpy(), loss)
+    nodes = pd.read_parquet(out / "nodes.parquet")
+    assert len(nodes) == n * 5 and set(nodes.columns) >= {"round", "address", "role", "committed", "revealed", "paid",
+                                                          "slashed", "gas"}
+    assert nodes["gas"].gt(0).all() and nodes["committed"].all() and nodes["revealed"].all()
+    assert nodes.groupby("round")["role"].apply(list).tolist() == [ROLES] * n
+    per_node = nodes.groupby("node")[["paid", "slashed"]].sum()
+    assert (per_node["paid"] * 1e18).round().astype(int).tolist() == tokens
+    assert per_node["slashed"].eq(0).all() and stakes == [STAKE] * 5 and pool == 5 * REWARD * n - sum(tokens)
+    config = json.loads((out / "config.json").read_text())
+    assert config["status"] == "complete" and config["deployment"]["coordinator"].startswith("0x")
+    assert [x["role"] for x in config["nodes"]] == ROLES
+    left = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    assert str(out) not in left  # the DC and every node stopped
+    assert "anvil" not in left or config["deployment"]["rpc"].rsplit(":", 1)[1] not in left  # and its anvil
+    again = deml("swarm", "run", "--rounds", "1", "--chain", "embedded", "--out", str(out))
+    assert again.returncode == 2 and "holds an earlier run" in again.stderr and "Traceback" not in again.stderr
+
+
+@pytest.mark.slow
+def test_processes_on_anvil_replay_the_in_process_engine_bit_for_bit(rig_factory):
+    """The differential test: the DC and 5 node processes (1 honest, 4 colluding rational adversaries) on anvil,
+    10 rounds, against the in-process engine on a MemoryLedger with the same seed."""
+    rig, n = rig_factory(ROLES, seed=16), 10
+    dc = rig.coordinator(n, "--grace", "2")
+    for i in range(5):
+        rig.node(i)
+    assert finished(dc) == 0, (rig.folder / "coordinator.log").read_text()[-2000:]
+    accepted, loss, balances = from_chain(rig, n)
+    expected = reference(ROLES, n, seed=16)
+    assert accepted == expected[0] and 0 < sum(accepted) < n
+    assert np.array_equal(loss, expected[1])
+    assert balances == expected[2]
+
+
+# --------------------------------------------------------------------------------------------------- faults
+def freeze_in_flight(rig, dc: subprocess.Popen, nodes: list[subprocess.Popen], first: int) -> int:
+    """Leave the data collector stopped (SIGSTOP) with a round, the first from `first` on, opened and unsettled,
+    and every node running again; the round's id. With the nodes stopped a round cannot settle before the DC's
+    grace is over, which these tests set long: the order is forced by signals, not by timing."""
+    wait_for(f"round {first + 1} opened", lambda: record_of(rig, first), rig)
+    for p in nodes:
+        p.send_signal(signal.SIGSTOP)
+    latest = wait_for("a round in flight", lambda: (lambda r: r if r and not r[-1].settled else None)(
+        rounds(rig.deployment_client(), rig.record.deploy_block)), rig)
+    dc.send_signal(signal.SIGSTOP)
+    for p in nodes:
+        p.send_signal(signal.SIGCONT)
+    return latest[-1].round_id
+
+
+def members_of(rig, k: int, name: str) -> list[str]:
+    found = record_of(rig, k)
+    return found.nodes(name) if found else []
+
+
+@pytest.mark.slow
+def test_a_node_killed_mid_round_is_slashed_and_the_next_round_goes_on(rig_factory):
+    """Node 4 commits in a round and is killed (SIGKILL) before it reveals: the round settles once its reveal
+    window is over, rejected (a withheld report), node 4 slashed; the next round goes on without it (slashed
+    again, as a silent member). The order is forced with SIGSTOP, not with sleeps."""
+    rig, n = rig_factory(ROLES), 5
+    dc = rig.coordinator(n, "--grace", "15")
+    nodes = [rig.node(i) for i in range(5)]
+    k = freeze_in_flight(rig, dc, nodes, 1)
+    assert k < n - 2, "the data collector ran ahead of the test"
+    wait_for(f"round {k + 1} revealed", lambda: len(members_of(rig, k, "Revealed")) == 5, rig)
+    nodes[3].send_signal(signal.SIGSTOP)  # node 3 holds the next commit phase open
+    dc.send_signal(signal.SIGCONT)
+    killed = rig.addresses[4]
+    wait_for(f"node 4 committed round {k + 2}", lambda: killed in members_of(rig, k + 1, "Committed"), rig)
+    nodes[4].send_signal(signal.SIGKILL)
+    nodes[4].wait()
+    rig.procs.remove(nodes[4])
+    assert killed not in members_of(rig, k + 1, "Revealed")  # killed between its commit and its reveal
+    nodes[3].send_signal(signal.SIGCONT)
+    assert finished(dc) == 0, (rig.folder / "coordinator.log").read_text()[-2000:]
+    found = rounds(rig.deployment_client(), rig.record.deploy_block)
+    assert len(found) == n and all(r.settled for r in found)
+    withheld, after = found[k + 1].outcome(), found[k + 2].outcome()
+    assert not withheld.accepted and not withheld.paid  # a withheld committed report rejects the round
+    assert withheld.slashed == {killed: STAKE // 2}  # the contract's penalty, the silent node's only
+    assert killed in after.members and after.slashed == {killed: STAKE // 4} and killed not in after.paid
+    assert after.count == 4  # the live nodes took part in the next round
+    stake, expected = STAKE, []  # each later round halves the silent node's stake while it is above the minimum
+    for r in found[k + 1:]:
+        expected.append(stake // 2 if stake >= rig.record.min_stake else 0)
+        stake -= expected[-1]
+        assert (killed in r.outcome().members) == (expected[-1] > 0)
+    assert [r.outcome().slashed.get(killed, 0) for r in found[k + 1:]] == expected
+    assert rig.deployment_client().accounts([killed])[1][0] == stake
+
+
+@pytest.mark.slow
+def test_the_data_collector_killed_between_commits_and_settlement_resumes_to_the_uninterrupted_result(rig_factory):
+    rig, n = rig_factory(ROLES, seed=16), 6
+    dc = rig.coordinator(n, "--grace", "60")
+    nodes = [rig.node(i) for i in range(5)]
+    k = freeze_in_flight(rig, dc, nodes, 2)  # frozen: it cannot settle the round while the members commit
+    assert k < n - 1, "the data collector ran ahead of the test"
+    wait_for(f"every member committed round {k + 1}", lambda: len(members_of(rig, k, "Committed")) == 5, rig)
+    dc.send_signal(signal.SIGKILL)
+    dc.wait()
+    rig.procs.remove(dc)
+    wait_for(f"every member revealed round {k + 1}", lambda: len(members_of(rig, k, "Revealed")) == 5, rig)
+    assert not record_of(rig, k).settled  # nobody but the DC settles it
+    again = rig.coordinator(n, "--grace", "2", log="coordinator-2.log")
+    assert finished(again) == 0, (rig.folder / "coordinator-2.log").read_text()[-2000:]
+    log = (rig.folder / "coordinator-2.log").read_text()
+    assert f"round {k + 1}: in flight since block" in log  # it took the round over
+    found = rounds(rig.deployment_client(), rig.record.deploy_block)
+    assert len(found) == n and all(r.settled for r in found)  # no round lost or opened twice
+    _equal(from_chain(rig, n), reference(ROLES, n, seed=16))  # the uninterrupted run's result
+
+
+def _equal(a, b) -> bool:
+    assert a[0] == b[0] and np.array_equal(a[1], b[1]) and a[2] == b[2], (a, b)
+    return True
+
+
+@pytest.mark.slow
+def test_the_rpc_endpoint_gone_is_a_bounded_retry_then_one_line(tmp_path):
+    from tests.swarm.conftest import Rig
+
+    node = anvil.start(record=False)
+    try:
+        rig = Rig(node.url, tmp_path, ROLES[:2])
+        dc = rig.coordinator(50, "--grace", "1", "--patience", "3")
+        workers = [rig.node(i, "--patience", "3") for i in range(2)]
+        wait_for("round 1 settled", lambda: record_of(rig, 0) and record_of(rig, 0).settled, rig)
+    finally:
+        anvil.stop(node)
+    try:
+        for proc, log in [(dc, "coordinator.log"), *((w, f"node-{i}.log") for i, w in enumerate(workers))]:
+            assert finished(proc, 120) == 3, (rig.folder / log).read_text()[-2000:]
+            line = last_line(rig.folder / log)
+            assert f"chain {node.url}: no answer after" in line and "Traceback" not in (rig.folder / log).read_text()
+    finally:
+        rig.stop()
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+def _one_line_refusal(done: subprocess.CompletedProcess, code: int, *needles: str) -> None:
+    lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+    assert done.returncode == code, done.stdout[-1000:] + done.stderr[-1000:]
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def _chain_state(rig) -> tuple:
+    chain = connect(rig.url)
+    return chain.block_number, rig.deployment_client().accounts(rig.addresses)
+
+
+def test_an_unregistered_key_and_another_chains_deployment_are_one_line_and_change_nothing(rig_factory, tmp_path):
+    rig = rig_factory(ROLES[:2])
+    before = _chain_state(rig)
+    stranger = new_key(tmp_path / "stranger.key")
+    done = deml("node", "run", *rig.common, "--key", str(tmp_path / "stranger.key"), "--role", "honest", "--store",
+                "http://127.0.0.1:9", "--join-timeout", "1")
+    _one_line_refusal(done, 2, stranger.address, "not registered")
+    other = json.loads(rig.deployment.read_text())
+    other["chain_id"] = 1
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    done = deml("node", "run", "--deployment", str(tmp_path / "other.json"), "--workload", "quad3d", "--key",
+                str(rig.keys[0]), "--role", "honest", "--store", "http://127.0.0.1:9")
+    _one_line_refusal(done, 2, "chain id 1")
+    moved = json.loads(rig.deployment.read_text())
+    moved["coordinator"] = moved["token"]
+    (tmp_path / "moved.json").write_text(json.dumps(moved))
+    done = deml("coordinator", "run", "--deployment", str(tmp_path / "moved.json"), "--participants",
+                str(rig.participants), "--workload", "quad3d", "--rounds", "1", "--owner-key",
+                str(rig.deployment.with_suffix(".owner.key")), "--out", str(tmp_path / "dc"))
+    _one_line_refusal(done, 2, "coordinator")
+    assert _chain_state(rig) == before
+
+
+class _WrongModel(BaseHTTPRequestHandler):
+    """A store that answers every request with a well-formed model that is not the one asked for."""
+
+    def do_GET(self):
+        _, payload = store.encode(np.array([1.0, 2.0, 3.0]))
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.slow
+def test_a_node_served_a_wrong_model_refuses_it_in_one_line_and_commits_nothing(rig_factory):
+    rig = rig_factory(ROLES[:3])
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _WrongModel)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        dc = rig.coordinator(1, "--grace", "1")
+        rig.node(0), rig.node(1)
+        fooled = rig.node(2, store=f"http://127.0.0.1:{server.server_address[1]}")
+        assert fooled.wait(WAIT) == 3
+        rig.procs.remove(fooled)
+        line = last_line(rig.folder / "node-2.log")
+        assert "not the round's params_digest" in line and "nothing was sent" in line
+        assert "Traceback" not in (rig.folder / "node-2.log").read_text()
+        assert finished(dc) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    out = record_of(rig, 0).outcome()
+    assert rig.addresses[2] not in record_of(rig, 0).nodes("Committed")  # it sent nothing for the round
+    assert out.slashed.get(rig.addresses[2], 0) == STAKE // 2 and rig.addresses[2] not in out.paid
+
+
+# ------------------------------------------------------------------------------------------ deploy, Ctrl-C
+def test_deml_deploy_writes_a_deployment_file_and_never_overwrites_one(devnet, tmp_path):
+    out = tmp_path / "deployment.json"
+    done = deml("deploy", "--chain", devnet.url, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    rec = json.loads(out.read_text())
+    assert rec["chain_id"] == connect(devnet.url).chain_id and set(rec["code"]) == {"reward_token", "coordinator"}
+    assert rec["deploy_block"] >= 1 and out.with_suffix(".owner.key").stat().st_mode & 0o077 == 0
+    block = connect(devnet.url).block_number
+    again = deml("deploy", "--chain", devnet.url, "--out", str(out))
+    _one_line_refusal(again, 2, "--out", "a file is there already")
+    assert connect(devnet.url).block_number == block and json.loads(out.read_text()) == rec
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_process_of_the_swarm_by_pid_and_keeps_the_finished_rounds(tmp_path):
+    out = tmp_path / "swarm"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with open(tmp_path / "swarm.log", "w") as log:
+        swarm = subprocess.Popen([sys.executable, "-m", "sims.cli", "swarm", "run", "--rounds", "200", "--chain", "anvil",
+                                  "--out", str(out)], stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env,
+                                 start_new_session=True)
+    try:
+        deadline = time.monotonic() + WAIT
+        while not (out / "deployment.json").is_file() or not (out / "config.json").is_file():
+            assert swarm.poll() is None and time.monotonic() < deadline, (tmp_path / "swarm.log").read_text()[-2000:]
+            time.sleep(0.1)
+        rec = json.loads((out / "deployment.json").read_text())
+        from contracts.client import attach
+
+        d = attach(connect(rec["rpc"]), None, rec["token"], rec["coordinator"])
+        while sum(r.settled for r in rounds(d, rec["deploy_block"])) < 2:
+            assert swarm.poll() is None and time.monotonic() < deadline, (tmp_path / "swarm.log").read_text()[-2000:]
+            time.sleep(0.1)
+        swarm.send_signal(signal.SIGINT)
+        assert swarm.wait(120) == 130, (tmp_path / "swarm.log").read_text()[-2000:]
+    finally:
+        if swarm.poll() is None:
+            swarm.kill()
+            swarm.wait()
+    config = json.loads((out / "config.json").read_text())
+    kept = pd.read_parquet(out / "rounds.parquet")
+    assert config["status"] == "interrupted" and 2 <= len(kept) < 200 and config["done"]["rounds"] == len(kept)
+    assert kept["round"].tolist() == list(range(1, len(kept) + 1))
+    left = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    assert str(out) not in left  # the DC and every node: stopped
+    with pytest.raises(ConnectionError):
+        connect(rec["rpc"])  # and the managed anvil

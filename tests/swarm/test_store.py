@@ -1,0 +1,83 @@
+"""The model store: content-addressed by the round's params_digest, .npy read without unpickling, size-limited,
+and a node's client refuses anything but the model asked for."""
+import io
+import pickle
+
+import numpy as np
+import pytest
+
+from coordinator.store_server import ModelStore, StoreServer
+from protocol import store
+from protocol.digest import params_digest
+from protocol.store import StoreClient, StoreError
+
+
+def test_the_key_is_the_rounds_params_digest_and_a_model_round_trips():
+    theta = np.array([10.0, -2.5, 3.0])
+    key, payload = store.encode(theta)
+    assert key == params_digest(theta)  # what the DC posts is what the store is asked for
+    assert np.array_equal(store.decode(payload, key, 3), theta)
+
+
+def test_another_model_under_the_key_is_refused():
+    key, _ = store.encode(np.array([1.0, 2.0, 3.0]))
+    _, other = store.encode(np.array([1.0, 2.0, 3.0 + 1e-12]))
+    with pytest.raises(StoreError, match="not the round's params_digest"):
+        store.decode(other, key, 3)
+
+
+@pytest.mark.parametrize("payload", [
+    b"not a numpy file",
+    pickle.dumps(np.array([1.0, 2.0, 3.0])),
+])
+def test_what_is_not_a_npy_vector_is_refused(payload):
+    with pytest.raises(StoreError, match="not a .npy array"):
+        store.decode(payload, bytes(32))
+
+
+def test_a_pickled_object_array_is_never_unpickled(monkeypatch):
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    for name in ("load", "loads"):
+        monkeypatch.setattr(pickle, name, lambda *a, **k: pytest.fail("unpickled a peer's bytes"))
+    with pytest.raises(StoreError):
+        store.decode(buf.getvalue(), bytes(32))
+
+
+def test_wrong_shape_or_dtype_is_refused():
+    buf = io.BytesIO()
+    np.save(buf, np.zeros((2, 2)))
+    with pytest.raises(StoreError, match="not a vector"):
+        store.decode(buf.getvalue(), params_digest(np.zeros((2, 2))))
+    key, payload = store.encode(np.zeros(4))
+    with pytest.raises(StoreError, match="4 parameters where the round has 3"):
+        store.decode(payload, key, 3)
+
+
+def test_the_server_serves_by_digest_and_the_client_checks(tmp_path):
+    models = ModelStore(tmp_path / "store")
+    server = StoreServer(models)
+    try:
+        client = StoreClient(server.url)
+        key = models.put(np.arange(5.0))
+        assert models.put(np.arange(5.0)) == key  # idempotent
+        assert np.array_equal(client.get(key, 5), np.arange(5.0))
+        with pytest.raises(StoreError, match="has no model"):
+            client.get(params_digest(np.ones(5)))
+        # a store that serves a wrong model under the key (here: its file swapped)
+        models.file(key).write_bytes(store.encode(np.ones(5))[1])
+        with pytest.raises(StoreError, match="not the round's params_digest"):
+            client.get(key, 5)
+        small = StoreClient(server.url, max_bytes=64)
+        with pytest.raises(StoreError, match="more than 64 bytes"):
+            small.get(key)
+    finally:
+        server.close()
+
+
+def test_a_store_that_is_gone_is_a_connection_error(tmp_path):
+    server = StoreServer(ModelStore(tmp_path))
+    url = server.url
+    server.close()
+    with pytest.raises(ConnectionError, match="store: no answer"):
+        StoreClient(url, timeout=1).get(bytes(32))
