@@ -112,6 +112,9 @@ def test_deml_swarm_run_on_anvil_equals_the_in_process_engine(tmp_path):
     assert "anvil" not in left or config["deployment"]["rpc"].rsplit(":", 1)[1] not in left  # and its anvil
     again = deml("swarm", "run", "--rounds", "1", "--chain", "embedded", "--out", str(out))
     assert again.returncode == 2 and "holds an earlier run" in again.stderr and "Traceback" not in again.stderr
+    forced = deml("swarm", "run", "--rounds", "1", "--chain", "embedded", "--force", "--out", str(out))
+    _one_line_refusal(forced, 2, "never overwritten")
+    assert pd.read_parquet(out / "rounds.parquet")["accepted"].tolist() == accepted  # the earlier run, untouched
 
 
 @pytest.mark.slow
