@@ -361,3 +361,26 @@ def test_ctrl_c_stops_every_process_of_the_swarm_by_pid_and_keeps_the_finished_r
     assert str(out) not in left  # the DC and every node: stopped
     with pytest.raises(ConnectionError):
         connect(rec["rpc"])  # and the managed anvil
+
+
+@pytest.mark.slow
+def test_the_data_collector_killed_three_times_at_random_points_ends_where_an_uninterrupted_run_ends(rig_factory):
+    """kill -9 at a random moment (a seeded draw) after rounds 2, 4 and 6 have settled, each time started again with
+    the same arguments: the final state is the uninterrupted run's."""
+    rig, n = rig_factory(ROLES, seed=16), 9
+    draw = np.random.default_rng(2024)
+    for i in range(5):
+        rig.node(i)
+    dc = rig.coordinator(n, "--grace", "2")
+    for attempt, after in enumerate((2, 4, 6)):
+        wait_for(f"round {after} settled", lambda: (lambda r: r is not None and r.settled)(record_of(rig, after - 1)),
+                 rig)
+        time.sleep(draw.uniform(0.0, 0.6))  # where in the next round it dies: anywhere (not synchronisation)
+        dc.send_signal(signal.SIGKILL)
+        dc.wait()
+        rig.procs.remove(dc)
+        dc = rig.coordinator(n, "--grace", "2", log=f"coordinator-{attempt + 2}.log")
+    assert finished(dc) == 0, (rig.folder / "coordinator-4.log").read_text()[-2000:]
+    found = rounds(rig.deployment_client(), rig.record.deploy_block)
+    assert [r.round_id for r in found] == list(range(n)) and all(r.settled for r in found)
+    _equal(from_chain(rig, n), reference(ROLES, n, seed=16))
