@@ -152,7 +152,8 @@ def register(rig, account) -> None:
     from contracts.client import attach
 
     d = attach(connect(rig.url), None, rig.record.token, rig.record.coordinator)
-    wait_for("the silent key's stake granted", lambda: d.token_balance(account.address) >= STAKE, rig)
+    wait_for("the silent key's stake and ether granted",
+             lambda: d.token_balance(account.address) >= STAKE and d.chain.balance(account.address) > 0, rig)
     d.allow(account)
     d.register([account], STAKE)
 
