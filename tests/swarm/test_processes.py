@@ -102,7 +102,7 @@ def test_deml_swarm_run_on_anvil_equals_the_in_process_engine(tmp_path):
     assert nodes["gas"].gt(0).all() and nodes["committed"].all() and nodes["revealed"].all()
     assert nodes.groupby("round")["role"].apply(list).tolist() == [ROLES] * n
     per_node = nodes.groupby("node")[["paid", "slashed"]].sum()
-    assert (per_node["paid"] * 1e18).round().astype(int).tolist() == tokens
+    assert [round(p * 10**6) * 10**12 for p in per_node["paid"]] == tokens  # tokens (floats) to wei, exactly
     assert per_node["slashed"].eq(0).all() and stakes == [STAKE] * 5 and pool == 5 * REWARD * n - sum(tokens)
     config = json.loads((out / "config.json").read_text())
     assert config["status"] == "complete" and config["deployment"]["coordinator"].startswith("0x")
