@@ -157,7 +157,10 @@ class Node:
             except OSError as exc:  # the chain, its websocket or the store stopped answering
                 self._suspect = True
                 self._close()
-                self.patience.failed("store" if str(exc).startswith("store") else f"chain {self.chain.target}", exc)
+                what = "store" if str(exc).startswith("store") else f"chain {self.chain.target}"
+                if self.patience.failures == 0:
+                    self.say(f"lost the {what} ({type(exc).__name__}); retrying for up to {self.patience.seconds:g} s")
+                self.patience.failed(what, exc)
         self._close()
 
     def step(self, timeout: float = 0.0) -> bool:

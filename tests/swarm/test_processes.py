@@ -407,3 +407,106 @@ def test_the_data_collector_killed_three_times_at_random_points_ends_where_an_un
     found = rounds(rig.deployment_client(), rig.record.deploy_block)
     assert [r.round_id for r in found] == list(range(n)) and all(r.settled for r in found)
     _equal(from_chain(rig, n), reference(ROLES, n, seed=16))
+
+
+class _Proxy:
+    """A TCP relay on 127.0.0.1 to the chain's port that can drop every connection and refuse new ones for a while:
+    an RPC endpoint with a hiccup, for one node (the others reach the chain directly)."""
+
+    def __init__(self, port: int):
+        import socket
+
+        self.port, self.down = port, threading.Event()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
+        self.live: list = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            if self.down.is_set():
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.port))
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.live += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a, b) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def hiccup(self) -> None:
+        """Drop every connection now and refuse new ones until `back`."""
+        import socket
+
+        self.down.set()
+        with self.lock:
+            for s in self.live:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self.live = []
+
+    def back(self) -> None:
+        self.down.clear()
+
+    def close(self) -> None:
+        self.hiccup()
+        self.server.close()
+
+
+@pytest.mark.slow
+def test_a_node_survives_an_rpc_hiccup_without_sending_anything_twice(rig_factory, tmp_path):
+    """Node 1 reaches the chain through a relay that drops every connection for 3 s after it committed in round 2
+    (a silent participant holds that commit phase open): it retries (bounded, with backoff), reads the events again
+    from where it was, reveals, and takes part in every round with exactly one commit and one reveal each, no
+    failed transaction, never slashed."""
+    rig, n = rig_factory(ROLES[:3]), 3
+    silent = silent_participant(rig, tmp_path)
+    proxy = _Proxy(int(rig.url.rsplit(":", 1)[1]))
+    me = rig.addresses[1]
+    try:
+        dc = rig.coordinator(n, "--grace", "8")
+        rig.node(0), rig.node(2)
+        rig.node(1, "--chain", proxy.url)
+        register(rig, silent)
+        wait_for("node 1 committed round 2", lambda: me in members_of(rig, 1, "Committed"), rig)
+        proxy.hiccup()
+        time.sleep(3.0)  # the length of the outage (not synchronisation)
+        proxy.back()
+        assert finished(dc) == 0, (rig.folder / "coordinator.log").read_text()[-2000:]
+    finally:
+        proxy.close()
+    found = rounds(rig.deployment_client(), rig.record.deploy_block)
+    assert len(found) == n and all(r.settled for r in found)
+    for r in found:
+        assert r.nodes("Committed").count(me) == 1 and r.nodes("Revealed").count(me) == 1
+        assert me not in r.outcome().slashed and r.outcome().paid.get(me, 0) == (REWARD if r.outcome().accepted else 0)
+    chain = connect(rig.url)
+    mine = chain.sent(found[0].block, chain.block_number, senders={me})
+    assert len(mine) == 2 * n and all(t.ok for t in mine)  # one commit and one reveal a round, none refused
+    log = (rig.folder / "node-1.log").read_text()
+    assert f"lost the chain {proxy.url}" in log and "Traceback" not in log  # the hiccup reached it
