@@ -146,7 +146,7 @@ class Node:
         return True
 
     # ---------------------------------------------------------------------------------------------- rounds
-    def run(self, stop: Callable[[], bool] = lambda: False, poll: float = 0.05) -> None:
+    def run(self, stop: Callable[[], bool] = lambda: False, poll: float = 0.5) -> None:
         """Steps until `stop()`, waiting up to `poll` seconds for news from the chain between them. A lost chain
         or store: bounded retries (the events are read again from where they were), then Unreachable."""
         busy = False
@@ -157,7 +157,10 @@ class Node:
             except OSError as exc:  # the chain, its websocket or the store stopped answering
                 self._suspect = True
                 self._close()
-                self.patience.failed("store" if str(exc).startswith("store") else f"chain {self.chain.target}", exc)
+                what = "store" if str(exc).startswith("store") else f"chain {self.chain.target}"
+                if self.patience.failures == 0:
+                    self.say(f"lost the {what} ({type(exc).__name__}); retrying for up to {self.patience.seconds:g} s")
+                self.patience.failed(what, exc)
         self._close()
 
     def step(self, timeout: float = 0.0) -> bool:
@@ -209,7 +212,8 @@ class Node:
             if opening is None:
                 return self._stop(r, "its report cannot be encoded (NaN, inf or out of range): it sits the round out")
             digest = commitment(r.round_id, self.address, *opening)
-            return self._send(r, "commit", lambda: self.deployment.commit(r.round_id, [(self.me.account, digest)]))
+            return self._send(r, "commit", lambda: self.deployment.commit(r.round_id, [(self.me.account, digest)]),
+                              r.committed)
         if self.address not in r.revealed:
             if block > r.reveal_deadline:
                 return self._stop(r, "its reveal window closed before it revealed")
@@ -217,7 +221,7 @@ class Node:
                 return False  # the reveal window is not open yet
             packed, salt = self._opening(r)
             return self._send(r, "reveal", lambda: self.deployment.reveal(
-                r.round_id, [(self.me.account, packed, salt)], members=len(r.members)))
+                r.round_id, [(self.me.account, packed, salt)], members=len(r.members)), r.revealed)
         return False
 
     def _opening(self, r: _Round) -> tuple[bytes, bytes] | None:
@@ -236,7 +240,9 @@ class Node:
                 r.opening = (codec.pack(fx[0]), self.me.salt(r.round_id))
         return r.opening
 
-    def _send(self, r: _Round, verb: str, send: Callable[[], None]) -> bool:
+    def _send(self, r: _Round, verb: str, send: Callable[[], None], done: set[str]) -> bool:
+        """Send; once its receipt says it was mined and succeeded, `done` holds this node (the chain said so: its
+        event may come a moment later, and acting again before it does would send a doomed second message)."""
         d = self.deployment
         d.preflight, self._suspect = self._suspect, False  # after a lost connection, ask the chain first
         try:
@@ -253,6 +259,7 @@ class Node:
             raise
         finally:
             d.preflight = False
+        done.add(self.address)
         return True
 
     def _stop(self, r: _Round, why: str) -> bool:

@@ -120,6 +120,9 @@ def run_swarm(plan: Plan, *, chain: str, deployment: Path | None, ray_address: s
     if ray_address is not None:
         _ray_available()
     rundir.check(out, force=force)
+    if out is not None and any((out / sub).exists() for sub in ("keys", "logs", "coordinator", "deployment.json")):
+        raise ConfigError(f"--out {out}: holds an earlier swarm's keys, logs or deployment, which are never "
+                          f"overwritten; give a new path")
     with ExitStack() as stack:
         url = _chain_url(chain, stack)
         out = rundir.prepare(out, "swarm", force=force)

@@ -38,7 +38,7 @@ def test_deml_swarm_run_on_the_embedded_chain_replays_the_in_process_engine(tmp_
     nodes = pd.read_parquet(out / "nodes.parquet")
     assert len(nodes) == 6 * 5 and nodes["gas"].gt(0).all() and nodes["committed"].all()
     per_node = nodes.groupby("node")[["paid", "slashed"]].sum()
-    assert (per_node["paid"] * 1e18).round().astype(int).tolist() == tokens
+    assert [round(p * 10**6) * 10**12 for p in per_node["paid"]] == tokens  # tokens (floats) to wei, exactly
     assert per_node["slashed"].eq(0).all() and stakes == [10**19] * 5 and pool == 5 * 10**18 * 6 - sum(tokens)
     assert json.loads((out / "config.json").read_text())["status"] == "complete"
     assert (out / "report.html").read_text().count("data:image/png;base64,") >= 7
