@@ -9,8 +9,9 @@ from sims.analysis.play import against_solver, equilibrium_table
 
 pytestmark = pytest.mark.slow
 
-# accepted rounds per eta, seed 0, 10 runs x 1000 rounds, VISTA + the six default constants (measured)
-ACCEPTED = {2.0: 11387, 3.0: 7282, 4.0: 8195, 5.0: 8812, 6.0: 9166, 8.0: 9841}
+# accepted rounds per eta, seed 0, 10 runs x 1000 rounds, VISTA + the six default constants (measured; per-node
+# seeded swarms since the swarm issue)
+ACCEPTED = {2.0: 11547, 3.0: 7249, 4.0: 8252, 5.0: 8883, 6.0: 9190, 8.0: 9818}
 
 
 @pytest.fixture(scope="module")
@@ -36,5 +37,7 @@ def test_the_intervals_tell_eta_from_its_neighbours(play):
         idx = np.abs(solver.eta[None, :] - eta[:, None]).argmin(axis=1)
         moved = eta != judged["eta"].to_numpy()
         p, m = solver.p_accept[idx], solver.mse[idx]
-        outside = ((p < judged["p_lo"]) | (p > judged["p_hi"])) & ((m < judged["mse_lo"]) | (m > judged["mse_hi"]))
+        # told apart: the neighbour's P_A* or its MSE* lies outside the realised interval (P_A flattens at large
+        # eta, where the MSE still moves)
+        outside = ((p < judged["p_lo"]) | (p > judged["p_hi"])) | ((m < judged["mse_lo"]) | (m > judged["mse_hi"]))
         assert outside[moved].all()
