@@ -4,10 +4,9 @@ the DC's own rules (`coordinator.service.replay`) for the model's loss. Any proc
 says is what the chain says, not what some process remembers.
 
 - `rounds.parquet`, `summary.parquet`: as `deml sim` writes them (one method, one run);
-- `nodes.parquet`: one row per node per round: `round`, `node` (index), `address`, `role`, `member`,
-  `committed`, `revealed`, `paid` and `slashed` (tokens), `gas` (what the node's own transactions in the round's
-  blocks used, failed ones included), `farthest` (its distance to the farthest revealed report of the round, in
-  real units; NaN when it did not reveal or revealed alone);
+- `nodes.parquet`: one row per node per round, the schema of every run (sims/node_table.py, what `deml analyse`
+  reads), with `gas` what the node's own transactions in the round's blocks used (failed ones included) and
+  `attack` the role it played;
 - `gas.parquet`: one row per round and phase (`open`, `commit`, `reveal`, `finalize`; `failed` for refused
   transactions), summed over the round's transactions;
 - the plots of `deml sim`, `gas.png`, and `report.html`.
@@ -24,11 +23,11 @@ import pandas as pd
 from contracts.chain_ledger import ChainLedger
 from contracts.client import Deployment, RoundRecord, rounds
 from coordinator.service import replay
-from protocol import codec
 from protocol.deployment import DeploymentRecord
 from sims import rundir
 from sims.report import gas_plot, page
-from sims.vista_experiments import TOKEN, Record, plot_rounds, summarise, vista_tables
+from sims.chain_nodes import node_rounds
+from sims.vista_experiments import Record, plot_rounds, summarise, vista_tables
 from sims.workloads import DcSide
 
 PHASES = {"RoundOpened": "open", "Committed": "commit", "Revealed": "reveal", "Finalized": "finalize",
@@ -53,60 +52,46 @@ def chain_tables(d: Deployment, rec: DeploymentRecord, side: DcSide, members: Se
     setup = replace(side.setup, names=[side.method], control=side.control, proto=side.proto)
     adversary = np.array([r != HONEST for r in roles])
     tables = vista_tables(record, setup, 1, experiment, side.task, adversary)
-    nodes, gas = node_rows(d, rec, records, members, roles, side.proto.scale_bits)
+    nodes, gas = node_rows(d, rec, records, members, roles, side)
     return {**tables, "nodes": nodes, "gas": gas}
 
 
 def node_rows(d: Deployment, rec: DeploymentRecord, records: list[RoundRecord], members: Sequence[str],
-              roles: Sequence[str], scale_bits: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """nodes.parquet and gas.parquet of the settled rounds `records`."""
+              roles: Sequence[str], side: DcSide) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """nodes.parquet (the schema every run writes, sims/node_table.py, from the coordinator's events, plus the gas
+    each node's own transactions in the round's blocks used, and its `attack`) and gas.parquet of the settled
+    rounds `records`."""
     chain = d.chain
     last = chain.block_number
     spans = [(r.block, records[i + 1].block - 1 if i + 1 < len(records) else last) for i, r in enumerate(records)]
     sent = chain.sent(records[0].block, spans[-1][1], senders=set(members) | {rec.owner})
     phase_of = {tx: PHASES[e.name] for r in records for e, (_, tx) in zip(r.events, r.sources) if e.name in PHASES}
-    rows, gas_rows = [], []
+    index = {a: i for i, a in enumerate(members)}
+    node_gas = np.zeros((len(records), len(members)), dtype=np.int64)
+    gas_rows = []
     k = 0
-    for r, (lo, hi) in zip(records, spans):
-        in_round = []
-        while k < len(sent) and sent[k].block <= hi:
-            if sent[k].block >= lo:
-                in_round.append(sent[k])
-            k += 1
+    for t, (r, (lo, hi)) in enumerate(zip(records, spans)):
         per_phase: dict[str, int] = {}
-        for tx in in_round:
+        while k < len(sent) and sent[k].block <= hi:
+            tx = sent[k]
+            k += 1
+            if tx.block < lo:
+                continue
             phase = phase_of.get(tx.tx_hash, "failed" if not tx.ok else "other")
             per_phase[phase] = per_phase.get(phase, 0) + tx.gas_used
+            if tx.sender in index:
+                node_gas[t, index[tx.sender]] += tx.gas_used
         gas_rows += [{"round": r.round_id + 1, "phase": p, "gas": g} for p, g in per_phase.items()]
-        committed, revealed = set(r.nodes("Committed")), set(r.nodes("Revealed"))
-        paid = {e.args["node"]: e.args["amount"] for e in r.events if e.name == "Paid"}
-        slashed = {e.args["node"]: e.args["amount"] for e in r.events if e.name == "Slashed"}
-        farthest = _farthest(r, scale_bits)
-        for i, (a, role) in enumerate(zip(members, roles)):
-            rows.append({"round": r.round_id + 1, "node": i, "address": a, "role": role,
-                         "member": a in r.opened["members"], "committed": a in committed, "revealed": a in revealed,
-                         "paid": paid.get(a, 0) / TOKEN, "slashed": slashed.get(a, 0) / TOKEN,
-                         "gas": sum(t.gas_used for t in in_round if t.sender == a),
-                         "farthest": farthest.get(a, np.nan)})
-    return pd.DataFrame(rows), pd.DataFrame(gas_rows)
-
-
-def _farthest(r: RoundRecord, scale_bits: int) -> dict[str, float]:
-    """Each revealer's distance to the farthest other revealed report of round r, in real units (exact integer
-    squares, as the contract compares them)."""
-    reports = {e.args["node"]: codec.unpack(e.args["report"]) for e in r.events if e.name == "Revealed"}
-    if len(reports) < 2:
-        return {}
-    nodes = list(reports)
-    y = np.stack([reports[a] for a in nodes]).astype(object)  # exact squares beyond int64 at 256 values
-    diff = y[:, None, :] - y[None, :, :]
-    sq = (diff * diff).sum(axis=2)
-    return {a: float(np.sqrt(float(max(sq[i])))) / 2.0**scale_bits for i, a in enumerate(nodes)}
+    adversary = np.array([role != HONEST for role in roles])
+    nodes = node_rounds(d, list(members), adversary, side.proto.delta, side.method)  # the same settled rounds
+    nodes = nodes.assign(gas=node_gas.reshape(-1).astype(np.int32),
+                         attack=pd.Categorical(np.tile(list(roles), len(records))))
+    return nodes, pd.DataFrame(gas_rows)
 
 
 def role_totals(nodes: pd.DataFrame) -> pd.DataFrame:
-    """Per role: nodes, tokens paid and stake slashed in all, and paid per node."""
-    g = nodes.groupby("role", sort=False)
+    """Per role (honest, or the attack played): nodes, tokens paid and stake slashed in all, and paid per node."""
+    g = nodes.groupby("attack", sort=False, observed=True)
     out = pd.DataFrame({"nodes": g["node"].nunique(), "paid": g["paid"].sum(), "slashed": g["slashed"].sum()})
     out["paid per node"] = out["paid"] / out["nodes"]
     return out

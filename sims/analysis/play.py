@@ -35,7 +35,8 @@ def equilibrium_table(run: Run, config: dict):
     from sims.vista_config import Quad3dConfig
     from sims.vista_experiments import game
 
-    cls = Quad3dConfig if run.experiment == "demo" else registry.get(run.experiment).config
+    # the demo and a swarm run the objective engine with an ObjectiveConfig of their own (no catalogue entry)
+    cls = Quad3dConfig if run.experiment in ("demo", "swarm") else registry.get(run.experiment).config
     cfg = cls(**config)
     return solve(game(cfg, cfg.task().dim), cfg.eta_grid(), progress=False)
 

@@ -40,6 +40,10 @@ def test_deml_swarm_run_on_the_embedded_chain_replays_the_in_process_engine(tmp_
     per_node = nodes.groupby("node")[["paid", "slashed"]].sum()
     assert [round(p * 10**6) * 10**12 for p in per_node["paid"]] == tokens  # tokens (floats) to wei, exactly
     assert per_node["slashed"].eq(0).all() and stakes == [10**19] * 5 and pool == 5 * 10**18 * 6 - sum(tokens)
+    # the run directory is one `deml analyse` reads like any other
+    analysed = CliRunner().invoke(app, ["analyse", str(out), "--out", str(tmp_path / "analysis")])
+    assert analysed.exit_code == 0, analysed.output
+    assert (tmp_path / "analysis" / "report.html").exists()
     assert json.loads((out / "config.json").read_text())["status"] == "complete"
     assert (out / "report.html").read_text().count("data:image/png;base64,") >= 7
     assert all((out / "keys" / f"node-{i:02d}.key").stat().st_mode & 0o077 == 0 for i in range(5))

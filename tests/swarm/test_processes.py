@@ -100,7 +100,7 @@ def test_deml_swarm_run_on_anvil_equals_the_in_process_engine(tmp_path):
     assert len(nodes) == n * 5 and set(nodes.columns) >= {"round", "address", "role", "committed", "revealed", "paid",
                                                           "slashed", "gas"}
     assert nodes["gas"].gt(0).all() and nodes["committed"].all() and nodes["revealed"].all()
-    assert nodes.groupby("round")["role"].apply(list).tolist() == [ROLES] * n
+    assert nodes.groupby("round")["attack"].apply(list).tolist() == [ROLES] * n
     per_node = nodes.groupby("node")[["paid", "slashed"]].sum()
     assert [round(p * 10**6) * 10**12 for p in per_node["paid"]] == tokens  # tokens (floats) to wei, exactly
     assert per_node["slashed"].eq(0).all() and stakes == [STAKE] * 5 and pool == 5 * REWARD * n - sum(tokens)
