@@ -8,11 +8,17 @@ equilibrium adversary colluding; a 1-D objective by default, where the midrange 
   estimators: the MSE of the accepted estimates and the tokens the adversary draws, against the solver's
   prediction (no gain under the midrange; a growing one under the mean);
 - ablation: where VISTA's gain comes from: VISTA, VISTA's thresholds with the baselines' step schedule, each
-  constant eta, and each constant eta with VISTA's schedule (the step held while eta is above eta_min).
+  constant eta, and each constant eta with VISTA's schedule (the step held while eta is above eta_min);
+- incentives: the adversarial nodes (7 of 10) participate at the equilibrium, veto (commit and never reveal: the
+  round is rejected and each is slashed) or abstain (never commit: slashed, the honest quorum decides), with
+  stakes of 2, 10 or 50 rewards (the minimum stake is 2 rewards, a slash half the stake): what each play earns
+  or loses, how long a vetoing coalition lasts, and what it costs the model.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 import matplotlib
 
@@ -25,7 +31,8 @@ from rich.progress import Progress  # noqa: E402
 
 from coordinator import vista  # noqa: E402
 from coordinator.memory_ledger import MemoryLedger  # noqa: E402
-from nodes.swarm import node_addresses  # noqa: E402
+from nodes.swarm import Swarm, node_addresses  # noqa: E402
+from protocol.ledger import Commit, Reveal  # noqa: E402
 from sims.experiment import Implementation, Interrupted, Tables  # noqa: E402
 from sims.plots import finish  # noqa: E402
 from sims.vista_config import EconomicsConfig  # noqa: E402
@@ -105,14 +112,60 @@ def ablation_table(cfg: EconomicsConfig, bar) -> pd.DataFrame:
     return out
 
 
+@dataclass(frozen=True)
+class Withholding:
+    """The swarm's reporters, but its adversarial nodes veto (commit, never reveal) or abstain (never commit)."""
+
+    swarm: Swarm
+    play: Literal["veto", "abstain"]
+
+    @property
+    def size(self) -> int:
+        return self.swarm.size
+
+    @property
+    def is_adversary(self):
+        return self.swarm.is_adversary
+
+    def round(self, round_id: int, addresses: list[str], *args) -> tuple[list[Commit], list[Reveal]]:
+        commits, reveals = self.swarm.round(round_id, addresses, *args)
+        adversaries = {a for a, bad in zip(addresses, self.is_adversary) if bad}
+        if self.play == "abstain":
+            commits = [c for c in commits if c.sender not in adversaries]
+        return commits, [m for m in reveals if m.sender not in adversaries]
+
+
+def incentives_table(cfg: EconomicsConfig, bar) -> pd.DataFrame:
+    a = cfg.ablation_adversaries
+    c = configured(cfg, honest=cfg.nodes - a, adversaries=a, baselines=[])
+    base = setup(c, 1, progress=False)
+    rows = []
+    for multiple in (2, 10, 50):
+        proto = replace(base.proto, stake=multiple * base.proto.reward)
+        for play in ("participate", "veto", "abstain"):
+            swarm = base.swarm if play == "participate" else Withholding(base.swarm, play)
+            rounds = simulate(c, replace(base, swarm=swarm, proto=proto))
+            per_run = rounds.groupby("run").agg(
+                gap=("gap", "last"), accepted=("accepted", "mean"), paid=("reward_adversary", "sum"),
+                slashed=("slashed_adversary", "sum"), members=("members", "last"),
+                out_after=("members", lambda m: int(np.argmax(m.to_numpy() < m.iloc[0])) or np.nan))
+            rows.append({"stake": multiple, "play": play, "gap": per_run["gap"].mean(),
+                         "accepted": per_run["accepted"].mean(),
+                         "net_per_adversary": (per_run["paid"] - per_run["slashed"]).mean() / a,
+                         "members_at_end": per_run["members"].mean(), "out_after": per_run["out_after"].mean()})
+            bar()
+    return pd.DataFrame(rows)
+
+
 def run_economics(cfg: EconomicsConfig) -> Tables:
-    steps = len(cfg.shares) + 2 * len(cfg.sybils) + 1
+    steps = len(cfg.shares) + 2 * len(cfg.sybils) + 1 + 9
     done: Tables = {}
     with Progress(console=Console(stderr=True), transient=True) as progress:
         job = progress.add_task("economics", total=steps)
         bar = lambda: progress.advance(job)  # noqa: E731
         try:
-            for name, build in (("share", share_table), ("sybil", sybil_table), ("ablation", ablation_table)):
+            for name, build in (("share", share_table), ("sybil", sybil_table), ("ablation", ablation_table),
+                                ("incentives", incentives_table)):
                 done[name] = build(cfg, bar)
         except KeyboardInterrupt:
             raise Interrupted(done, {"tables": list(done)}, f"the {', '.join(done) or 'no'} table(s)") from None

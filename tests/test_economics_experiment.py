@@ -34,6 +34,12 @@ def test_economics_tables_on_a_small_case(tmp_path):
     assert ab.loc["eta=8, VISTA's step", "gap"] < 0.5 * ab.loc["eta=8", "gap"]
     assert ab.loc["vista, baselines' step", "gap"] > 2 * ab.loc["vista", "gap"]
     assert summarise(tables).index.tolist() == [3, 7]
+    inc = tables["incentives"].set_index(["stake", "play"])
+    for stake, vetoes in ((2, 1), (10, 3), (50, 5)):  # half the stake a veto, out below the minimum of 2 rewards
+        assert inc.loc[(stake, "participate"), "net_per_adversary"] > 0
+        for play in ("veto", "abstain"):
+            assert inc.loc[(stake, play), "out_after"] == vetoes and inc.loc[(stake, play), "members_at_end"] == 3
+            assert inc.loc[(stake, play), "net_per_adversary"] < 0
     assert {p.name for p in plot_economics(tables, tmp_path)} == {"share.png", "sybil.png", "ablation.png"}
 
 
