@@ -18,16 +18,14 @@ from nodes.context import RoundContext, Strategy
 from nodes.seeds import coalition_rng, node_rng
 
 
-@dataclass(frozen=True)
-class Swarm:
+class Roster:
+    """Honest nodes 0..H-1 and adversarial nodes H..N-1: the sizes and checks every in-process swarm shares."""
+
     honest: int
     adversaries: int
-    honest_strategy: Strategy
     adversary_strategy: Strategy | None
-    collude: bool = True  # colluding adversaries all send one point; otherwise each draws its own
-    seed: int = 0  # keys every node's generator, with its index and the round
 
-    def __post_init__(self):
+    def check_roster(self) -> None:
         if self.honest < 0 or self.adversaries < 0 or self.honest + self.adversaries < 1:
             raise ValueError(f"swarm: need at least one node, got honest={self.honest}, adversaries={self.adversaries}")
         if self.adversaries and self.adversary_strategy is None:
@@ -40,6 +38,19 @@ class Swarm:
     @property
     def is_adversary(self) -> np.ndarray:
         return np.arange(self.size) >= self.honest
+
+
+@dataclass(frozen=True)
+class Swarm(Roster):
+    honest: int
+    adversaries: int
+    honest_strategy: Strategy
+    adversary_strategy: Strategy | None
+    collude: bool = True  # colluding adversaries all send one point; otherwise each draws its own
+    seed: int = 0  # keys every node's generator, with its index and the round
+
+    def __post_init__(self):
+        self.check_roster()
 
     def round(self, round_id: int, addresses: list[str], theta: np.ndarray, grad: np.ndarray, tau: np.ndarray,
               eta_index: np.ndarray, scale_bits: int, rng: np.random.Generator) -> tuple[list[Commit], list[Reveal]]:

@@ -21,7 +21,7 @@ import torch
 
 from nodes.context import RoundContext, Strategy
 from nodes.models import FlatModel
-from nodes.swarm import seal
+from nodes.swarm import Roster, seal
 from protocol.ledger import Commit, Reveal
 
 Knowledge = Literal["reference", "minibatch"]
@@ -142,7 +142,7 @@ class ReferenceTask:
 
 
 @dataclass(frozen=True)
-class LearningSwarm:
+class LearningSwarm(Roster):
     """Honest nodes 0..H-1 and adversarial nodes H..N-1 (one colluding adversary, or each on its own).
 
     Honest node i: its minibatch gradient on shard i at the posted model. The adversary forms its strategy's
@@ -159,20 +159,9 @@ class LearningSwarm:
     collude: bool = True
 
     def __post_init__(self):
-        if self.honest < 0 or self.adversaries < 0 or self.honest + self.adversaries < 1:
-            raise ValueError(f"swarm: need at least one node, got honest={self.honest}, adversaries={self.adversaries}")
-        if self.adversaries and self.adversary_strategy is None:
-            raise ValueError("adversary_strategy: required when adversaries > 0")
-        if self.honest + self.adversaries > len(self.workload.shards):
-            raise ValueError(f"swarm: {self.honest + self.adversaries} nodes but {len(self.workload.shards)} shards")
-
-    @property
-    def size(self) -> int:
-        return self.honest + self.adversaries
-
-    @property
-    def is_adversary(self) -> np.ndarray:
-        return np.arange(self.size) >= self.honest
+        self.check_roster()
+        if self.size > len(self.workload.shards):
+            raise ValueError(f"swarm: {self.size} nodes but {len(self.workload.shards)} shards")
 
     def round(self, round_id: int, addresses: list[str], theta: np.ndarray, grad: np.ndarray, tau: np.ndarray,
               eta_index: np.ndarray, scale_bits: int, rng: np.random.Generator) -> tuple[list[Commit], list[Reveal]]:
