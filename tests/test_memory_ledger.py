@@ -7,7 +7,7 @@ from coordinator.memory_ledger import MemoryLedger
 from protocol import codec
 from protocol.commitment import commitments
 from protocol.ledger import (BadParameter, CommitmentMismatch, DuplicateMessage, InsufficientFunds, NotParticipant,
-                             OutOfRange, Commit, Reveal, RoundSpec, WindowError)
+                             LedgerError, OutOfRange, Commit, Reveal, RoundSpec, WindowError)
 
 A, B, C, OUTSIDER = ("0x" + f"{i:02x}" * 20 for i in range(1, 5))
 REWARD, STAKE, MIN_STAKE = 100, 1_000, 200
@@ -286,3 +286,13 @@ def test_the_reward_may_not_exceed_the_smallest_slash_and_slashing_never_rounds_
         MemoryLedger(min_stake=1, slash_bps=5_000)
     with pytest.raises(BadParameter, match="bad slash"):
         MemoryLedger(slash_bps=0)
+
+
+def test_a_commit_with_a_digest_count_other_than_the_batch_is_refused_whole():
+    led = make_ledger()
+    rid = led.open_round(spec())
+    c_a, _ = sealed(rid, A, [0.0, 0.0])
+    with pytest.raises(LedgerError) as refused:
+        led.commit(rid, [c_a, Commit(B, c_a.digest * 2)])  # two digests in a batch of one run
+    assert refused.value.reason == "bad report length"
+    led.commit(rid, [c_a])  # nothing was recorded: A's commit is still its first
