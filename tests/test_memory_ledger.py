@@ -296,3 +296,10 @@ def test_a_commit_with_a_digest_count_other_than_the_batch_is_refused_whole():
         led.commit(rid, [c_a, Commit(B, c_a.digest * 2)])  # two digests in a batch of one run
     assert refused.value.reason == "bad report length"
     led.commit(rid, [c_a])  # nothing was recorded: A's commit is still its first
+
+
+def test_a_round_that_does_not_exist_is_refused_by_name():
+    led = make_ledger()
+    with pytest.raises(LedgerError) as refused:
+        led.finalize(3)
+    assert refused.value.reason == "bad round"

@@ -175,3 +175,27 @@ def test_sketch_parameters_are_refused_as_the_contract_refuses_them(both):
     rid = open_and_commit(do, fulls)
     assert do(lambda led: led.reveal_seed(rid, [bytes(32)])) == ["seed mismatch"] * 2
     assert do(lambda led: led.confirm(rid, np.zeros((1, 4), dtype=bool))) == ["not confirming"] * 2
+
+
+def test_the_sketched_verbs_refuse_their_misuses_with_the_contracts_reasons(both):
+    """D never commits (silent: the other three decide). A seed revealed twice, a sketch without its digest, a proof
+    of a row beyond the sketch and a confirmation of D: each refused with the same reason on both ledgers."""
+    do, chain, _ = both
+    fulls = full_reports(np.random.default_rng(6))
+    rid, _ = do(lambda led: led.open_round(sketched_spec()))
+    z = sketch.sketch(fulls, SEED, K)
+    commits, reveals = messages(rid, fulls, z)
+    do(lambda led: led.commit(rid, commits[:3]))
+    do(lambda led: led.advance(40))  # past the commit window D holds open
+    do(lambda led: led.reveal_seed(rid, [SEED]))
+    assert do(lambda led: led.reveal_seed(rid, [SEED])) == ["already revealed"] * 2
+    bare = Reveal(reveals[0].sender, reveals[0].report_fx, reveals[0].salt)  # no digest
+    assert do(lambda led: led.reveal(rid, [bare])) == ["bad report length"] * 2
+    do(lambda led: led.reveal(rid, reveals[:3]))
+    outs = do(lambda led: led.finalize(rid))
+    assert [o.confirming.tolist() for o in outs] == [[True]] * 2
+    dc = chain.deployment.owner.address
+    assert do(lambda led: led.prove_mismatch(rid, MEMBERS[0], fulls[:1], K, dc)) == ["bad report length"] * 2
+    assert do(lambda led: led.confirm(rid, np.ones((1, 4), dtype=bool))) == ["not participant"] * 2
+    paid = do(lambda led: led.confirm(rid, np.array([[True, True, True, False]])))
+    assert [p.tolist() for p in paid] == [[[REWARD] * 3 + [0]]] * 2
