@@ -7,7 +7,7 @@ import pytest
 from contracts.chain_ledger import ChainLedger
 from coordinator.memory_ledger import MemoryLedger
 from protocol import codec
-from protocol.ledger import EXPIRY_BLOCKS, MAX_DIM, LedgerError
+from protocol.ledger import EXPIRY_BLOCKS, MAX_DIM, LedgerError, RoundSpec
 from tests.chain.conftest import MEMBERS, MIN_STAKE, POOL, REWARD, STAKE, sealed, spec
 
 UNIT = 2.0**-16  # one fixed-point step at scale 16
@@ -140,3 +140,11 @@ def test_a_pool_holding_exactly_one_reward_opens_a_round_of_one_member():
     for led in (ChainLedger("revm", nodes=2, seed=5, min_stake=MIN_STAKE), MemoryLedger(min_stake=MIN_STAKE)):
         with pytest.raises(LedgerError, match="pool too small"):  # no member and no pool: refused alike
             led.open_round(spec(members=chain.nodes))
+
+
+@pytest.mark.parametrize("tau_fx", [-1, 2**31], ids=["negative", "past-int32"])
+def test_a_threshold_outside_int32_is_refused_alike(both, tau_fx):
+    do, *_ = both
+    bad = spec()
+    bad = RoundSpec(**{**bad.__dict__, "tau_fx": np.array([tau_fx])})
+    assert do(lambda led: led.open_round(bad)) == ["value out of range"] * 2

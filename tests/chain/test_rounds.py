@@ -82,3 +82,19 @@ def test_another_client_attaches_to_the_deployed_contracts(ledger):
     d = ledger.deployment
     other = attach(ledger.chain, d.owner, d.token.address, d.coordinator.address)
     assert other.accounts(MEMBERS) == d.accounts(MEMBERS) and other.registered(MEMBERS[0])
+
+
+def test_a_ledger_that_did_not_open_a_round_settles_it_from_the_chain(ledger):
+    """A second ChainLedger on the same deployment (a restarted data collector) finds the round in flight in the
+    RoundOpened event and settles it, laid out over its members as the opener would have."""
+    from contracts.chain_ledger import ChainLedger
+
+    rid = ledger.open_round(spec())
+    msgs = [sealed(rid, a, [0.1 * i, 0.0]) for i, a in enumerate(MEMBERS)]
+    ledger.commit(rid, [c for c, _ in msgs])
+    ledger.reveal(rid, [r for _, r in msgs])
+    ledger._flush()
+    other = ChainLedger(ledger.chain, deployment=ledger.deployment)
+    out = other.finalize(rid)
+    assert out.accepted.tolist() == [True] and out.revealed.tolist() == [[True] * 4]
+    assert out.paid.tolist() == [[REWARD] * 4] and out.count.tolist() == [4]
