@@ -8,7 +8,8 @@ from contracts import anvil as anvil_node
 from contracts.chain_ledger import ChainLedger
 from protocol import codec
 from protocol.commitment import commitments, keccak
-from protocol.ledger import Commit, Reveal, RoundSpec
+from coordinator.memory_ledger import MemoryLedger
+from protocol.ledger import Commit, LedgerError, Reveal, RoundSpec
 
 REWARD, STAKE, POOL = 100, 1_000, 100_000
 MIN_STAKE = 2 * REWARD  # so that the smallest slash (half of it) equals the reward, as the contract requires
@@ -37,6 +38,29 @@ def ledger(base_ledger):
         base_ledger.mode = "per-node"
         yield base_ledger
     base_ledger.mode = "per-node"
+
+
+@pytest.fixture
+def both(ledger):
+    """(do, chain, memory): do(act) applies act to both ledgers at the same block and returns both answers,
+    a refusal as its reason. MemoryLedger starts as the session chain does: A, B, C, D registered, the pool funded."""
+    memory = MemoryLedger(min_stake=MIN_STAKE)
+    memory.fund(POOL)
+    for a in ledger.nodes:
+        memory.grant(a, 2 * STAKE)
+    memory.register(MEMBERS, STAKE)
+
+    def do(act):
+        memory.block = ledger.chain.block_number + 1
+        answers = []
+        for led in (memory, ledger):
+            try:
+                answers.append(act(led))
+            except LedgerError as exc:
+                answers.append(exc.reason)
+        return answers
+
+    return do, ledger, memory
 
 
 @pytest.fixture(scope="session")

@@ -8,32 +8,10 @@ from contracts.chain_ledger import ChainLedger
 from coordinator.memory_ledger import MemoryLedger
 from protocol import codec
 from protocol.ledger import EXPIRY_BLOCKS, MAX_DIM, LedgerError, RoundSpec
-from tests.chain.conftest import MEMBERS, MIN_STAKE, POOL, REWARD, STAKE, sealed, spec
+from tests.chain.conftest import MEMBERS, MIN_STAKE, REWARD, STAKE, sealed, spec
 
 UNIT = 2.0**-16  # one fixed-point step at scale 16
 
-
-@pytest.fixture
-def both(ledger):
-    """(do, chain, memory): do(act) applies act to both ledgers at the same block and returns both answers,
-    a refusal as its reason."""
-    memory = MemoryLedger(min_stake=MIN_STAKE)
-    memory.fund(POOL)
-    for a in ledger.nodes:
-        memory.grant(a, 2 * STAKE)
-    memory.register(MEMBERS, STAKE)
-
-    def do(act):
-        memory.block = ledger.chain.block_number + 1
-        answers = []
-        for led in (memory, ledger):
-            try:
-                answers.append(act(led))
-            except LedgerError as exc:
-                answers.append(exc.reason)
-        return answers
-
-    return do, ledger, memory
 
 
 def play(do, values, tau=1.0, order=None):

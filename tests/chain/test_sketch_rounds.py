@@ -4,36 +4,15 @@ its seed. Every step must give both ledgers the same answer, and the outcome wha
 import numpy as np
 import pytest
 
-from coordinator.memory_ledger import MemoryLedger
 from protocol import codec, sketch
 from protocol.commitment import digest_commitment, keccak, report_digests
-from protocol.ledger import CONFIRM_BLOCKS, Commit, LedgerError, Reveal, RoundSpec
-from tests.chain.conftest import MEMBERS, MIN_STAKE, POOL, REWARD, STAKE
+from protocol.ledger import CONFIRM_BLOCKS, Commit, Reveal, RoundSpec
+from tests.chain.conftest import MEMBERS, POOL, REWARD, STAKE
 
 D, K = 603, 16  # full reports of 603 values (three 256-column blocks, the last word partial), 16-value sketches
 SEED = bytes.fromhex("5eed" * 16)
 TAU = 1.0
 
-
-@pytest.fixture
-def both(ledger):
-    memory = MemoryLedger(min_stake=MIN_STAKE)
-    memory.fund(POOL)
-    for a in ledger.nodes:
-        memory.grant(a, 2 * STAKE)
-    memory.register(MEMBERS, STAKE)
-
-    def do(act):
-        memory.block = ledger.chain.block_number + 1
-        answers = []
-        for led in (memory, ledger):
-            try:
-                answers.append(act(led))
-            except LedgerError as exc:
-                answers.append(exc.reason)
-        return answers
-
-    return do, ledger, memory
 
 
 def sketched_spec(full_dim=D, **kw) -> RoundSpec:
@@ -58,6 +37,17 @@ def open_and_commit(do, fulls, **kw):
     commits, _ = messages(rid, fulls, np.zeros((4, K), dtype=np.int64))
     do(lambda led: led.commit(rid, commits))
     return rid
+
+
+def settle_honestly(do, seed):
+    """Four close full reports, committed, the seed revealed, every sketch revealed, settled: (round, fulls)."""
+    fulls = full_reports(np.random.default_rng(seed))
+    rid = open_and_commit(do, fulls)
+    do(lambda led: led.reveal_seed(rid, [SEED]))
+    _, reveals = messages(rid, fulls, sketch.sketch(fulls, SEED, K))
+    do(lambda led: led.reveal(rid, reveals))
+    do(lambda led: led.finalize(rid))
+    return rid, fulls
 
 
 def test_the_honest_path_checks_sketches_and_pays_on_confirmation(both):
@@ -121,12 +111,7 @@ def test_a_sketch_that_lies_is_proven_wrong_on_chain_and_never_paid(both, d):
 
 def test_a_full_report_never_delivered_is_not_paid(both):
     do, *_ = both
-    fulls = full_reports(np.random.default_rng(2))
-    rid = open_and_commit(do, fulls)
-    do(lambda led: led.reveal_seed(rid, [SEED]))
-    _, reveals = messages(rid, fulls, sketch.sketch(fulls, SEED, K))
-    do(lambda led: led.reveal(rid, reveals))
-    do(lambda led: led.finalize(rid))
+    rid, _ = settle_honestly(do, 2)
     delivered = np.array([[True, True, False, True]])  # C never put its full report in the store
     paid = do(lambda led: led.confirm(rid, delivered))
     assert [p.tolist() for p in paid] == [[[REWARD, REWARD, 0, REWARD]]] * 2
@@ -134,12 +119,7 @@ def test_a_full_report_never_delivered_is_not_paid(both):
 
 def test_a_dc_that_never_confirms_cannot_keep_the_rewards(both):
     do, chain, _ = both
-    fulls = full_reports(np.random.default_rng(3))
-    rid = open_and_commit(do, fulls)
-    do(lambda led: led.reveal_seed(rid, [SEED]))
-    _, reveals = messages(rid, fulls, sketch.sketch(fulls, SEED, K))
-    do(lambda led: led.reveal(rid, reveals))
-    do(lambda led: led.finalize(rid))
+    rid, _ = settle_honestly(do, 3)
     assert do(lambda led: led.release(rid)) == ["too early to release"] * 2
     do(lambda led: led.advance(CONFIRM_BLOCKS))
     assert do(lambda led: led.confirm(rid, np.ones((1, 4), dtype=bool))) == ["confirm window closed"] * 2
