@@ -17,6 +17,7 @@ batch's wall-clock time without evaluations, divided by its number of models (wh
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 from pathlib import Path
 
 import matplotlib
@@ -42,38 +43,24 @@ from sims.experiment import Implementation, Interrupted, Tables  # noqa: E402
 from sims.mnist_config import VistaMnistConfig  # noqa: E402
 from sims.mnist_workload import game, prepare  # noqa: E402
 from sims.plots import band_plot, finish  # noqa: E402
-from sims.vista_experiments import TOKEN, methods, plot_rounds  # noqa: E402
+from sims.vista_experiments import TOKEN, Record, VistaSetup, methods, plot_rounds, rounds_frame  # noqa: E402
 
 
-def rounds_frame(logs: list[RoundLog], swarm: LearningSwarm, names: list[str], runs: int) -> pd.DataFrame:
-    """One row per method x run x round. `gap` is the loss at the DC's reference sample (cross-entropy, f* >= 0
-    taken as 0), so that the VISTA plots read the same as on the synthetic objectives."""
-    t, b = len(logs), len(logs[0].loss)
-    col = lambda name: np.stack([getattr(g, name) for g in logs]).reshape(-1)  # noqa: E731  [T*B], round-major
-    paid = np.stack([g.paid for g in logs]).astype(np.float64) / TOKEN  # [T, B, N]
-    adv = swarm.is_adversary
-    return pd.DataFrame({
-        "experiment": "vista-mnist", "method": np.tile(np.repeat(names, runs), t), "run": np.tile(np.arange(b) % runs, t),
-        "round": np.repeat([g.round for g in logs], b), "loss": col("loss"), "gap": col("loss"),
-        "grad_norm": col("grad_norm"), "eta": col("eta"), "tau": col("tau"), "accepted": col("accepted"),
-        "lr": col("lr"), "saturated": col("saturated"), "estimate_error": col("estimate_error"),
-        "reward_honest": paid[:, :, ~adv].sum(axis=2).reshape(-1),
-        "reward_adversary": paid[:, :, adv].sum(axis=2).reshape(-1),
-    })
+LOSS_FLOOR = SimpleNamespace(f_star=0.0)  # what rounds_frame reads of an objective: a cross-entropy's floor is 0
 
 
 def simulate(cfg: VistaMnistConfig, work: Workload, task: ReferenceTask, swarm: LearningSwarm, names: list[str],
              control: vista.VistaParams, proto: ProtocolConfig, test: tuple[torch.Tensor, torch.Tensor],
-             label: str, done: list[tuple[list[pd.DataFrame], list[RoundLog], list[str]]]) -> None:
-    """One batch through the round driver (the one call site). Its evaluations and round logs are appended to
+             label: str, done: list[tuple[list[pd.DataFrame], Record]]) -> None:
+    """One batch through the round driver (the one call site). Its evaluations and round records are appended to
     `done` as they finish, so that a Ctrl-C keeps them."""
     ledger = MemoryLedger(batch=control.batch, min_stake=proto.min_stake, slash_bps=proto.slash_bps, max_dim=None)
     addresses = node_addresses(swarm.size, cfg.seed)
     provision(ledger, addresses, proto, cfg.rounds)
     method = np.repeat(names, cfg.runs)
     evals: list[pd.DataFrame] = []
-    logs: list[RoundLog] = []
-    done.append((evals, logs, names))
+    record = Record([], [])
+    done.append((evals, record))
     clock = {"start": time.perf_counter(), "eval": 0.0}
 
     def evaluate(round_: int, theta: np.ndarray) -> None:
@@ -89,7 +76,7 @@ def simulate(cfg: VistaMnistConfig, work: Workload, task: ReferenceTask, swarm: 
         job = bar.add_task(f"vista-mnist {label}: {len(names)} methods x {cfg.runs} runs", total=cfg.rounds)
 
         def on_round(log: RoundLog, out) -> None:
-            logs.append(log)
+            record.add(log, out, proto)
             bar.advance(job)
             if log.round % cfg.eval_every == 0 or log.round == cfg.rounds:
                 evaluate(log.round, task.current)
@@ -125,26 +112,30 @@ def run_vista_mnist(cfg: VistaMnistConfig) -> Tables:
     if cfg.honest_sgd:
         batches.append((["honest-sgd"], pinned(cfg, table, cfg.eta_max), LearningSwarm(work, cfg.nodes, 0, None),
                         "honest"))
-    done: list[tuple[list[pd.DataFrame], list[RoundLog], list[str]]] = []
+    done: list[tuple[list[pd.DataFrame], Record]] = []
     extra = {"calibration": calibration_frame(prep.calibration, delta), "equilibrium": equilibrium_frame(table)}
     try:
         for names_, control_, swarm, label in batches:
             simulate(cfg, work, ReferenceTask(work, reference, prep.inits), swarm, names_, control_, proto, prep.test,
                      label, done)
     except KeyboardInterrupt:
-        finished = [(e, r, n, s) for (e, r, n), (_, _, s, _) in zip(done, batches) if r]
+        finished = [(e, r, VistaSetup(table, n, c, s, proto)) for (e, r), (n, c, s, _) in zip(done, batches)
+                    if r.logs]
         tables = mnist_tables(finished, cfg, extra) if finished else {}
-        rounds = min((len(r) for _, r, _, _ in finished), default=0)
+        rounds = min((len(r.logs) for _, r, _ in finished), default=0)
         raise Interrupted(tables, {"rounds": rounds, "of": cfg.rounds, "batches": len(finished)},
                           f"{len(finished)} of {len(batches)} batches begun, the last at {rounds} of "
                           f"{cfg.rounds} rounds") from None
-    return mnist_tables([(e, r, n, s) for (e, r, n), (_, _, s, _) in zip(done, batches)], cfg, extra)
+    return mnist_tables([(e, r, VistaSetup(table, n, c, s, proto)) for (e, r), (n, c, s, _) in zip(done, batches)],
+                        cfg, extra)
 
 
-def mnist_tables(batches: list[tuple[list[pd.DataFrame], list[RoundLog], list[str], LearningSwarm]],
-                 cfg: VistaMnistConfig, extra: Tables) -> Tables:
-    evals = pd.concat([pd.concat(e, ignore_index=True) for e, _, _, _ in batches], ignore_index=True)
-    rounds = pd.concat([rounds_frame(r, s, n, cfg.runs) for _, r, n, s in batches], ignore_index=True)
+def mnist_tables(batches: list[tuple[list[pd.DataFrame], Record, VistaSetup]], cfg: VistaMnistConfig,
+                 extra: Tables) -> Tables:
+    """evals, rounds (the VISTA experiments' rows: `gap` is the reference loss, its f* taken as 0), summary."""
+    evals = pd.concat([pd.concat(e, ignore_index=True) for e, _, _ in batches], ignore_index=True)
+    rounds = pd.concat([rounds_frame(r, s, cfg.runs, "vista-mnist", LOSS_FLOOR) for _, r, s in batches],
+                       ignore_index=True)
     return {"evals": evals, "rounds": rounds, "summary": summarise(evals, rounds, cfg.target), **extra}
 
 
