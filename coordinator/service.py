@@ -29,7 +29,7 @@ from eth_utils import to_checksum_address
 from contracts.chain import Tx
 from contracts.chain_ledger import NODE_ETHER, ChainLedger
 from contracts.client import RoundRecord, funded, rounds
-from coordinator import vista
+from coordinator import sketched, vista
 from coordinator.driver import Announced, ProtocolConfig, RoundLog, State, Task, announce, conclude, play_round, start
 from coordinator.store_server import ModelStore
 from protocol.ledger import RoundOutcome, RoundSpec
@@ -61,12 +61,22 @@ class Replayed:
     state: State
     settled: list[tuple[RoundLog, RoundOutcome]] = field(default_factory=list)
     in_flight: RoundRecord | None = None
+    confirmed_now: list[int] = field(default_factory=list)  # indices into `settled` of the rounds confirmed now
+
+
+Reports = Callable[[bytes], "np.ndarray | None"]
+"""A sketched round's delivered full reports, by digest (the DC's store): the report [d] int64, or None."""
 
 
 def replay(records: Sequence[RoundRecord], ledger: ChainLedger, task: Task, control: vista.VistaParams,
-           proto: ProtocolConfig, members: Sequence[str], state: State | None = None) -> Replayed:
+           proto: ProtocolConfig, members: Sequence[str], state: State | None = None, *,
+           reports: Reports | None = None, confirm: bool = False,
+           on_state: Callable[[State], None] | None = None) -> Replayed:
     """`conclude` over the settled rounds in `records` (from `state`, default the start), checking that each
-    posted the model digest and threshold this configuration announces there."""
+    posted the model digest and threshold this configuration announces there. A sketched round's estimate comes
+    from the full reports it paid for, read back through `reports`; one settled but not yet confirmed is confirmed
+    now if `confirm` (the DC, restarted between the two), and is otherwise the round in flight. `on_state` sees
+    the state after each round (its model, say, to evaluate)."""
     state = state if state is not None else start(task, control, 1)
     out = Replayed(state)
     for rec in records:
@@ -75,9 +85,27 @@ def replay(records: Sequence[RoundRecord], ledger: ChainLedger, task: Task, cont
         if not rec.settled:
             out.in_flight = rec
             break
-        outcome = ledger.laid_out(rec.outcome(), members, spec.dim)
+        chain_out = rec.outcome()
+        outcome = ledger.laid_out(chain_out, members, spec.dim)
+        if announced.seeds is not None:
+            if outcome.confirming.any() and not confirm:
+                out.in_flight = rec
+                break
+            if reports is None:
+                raise ReplayMismatch(f"round {rec.round_id} was sketched: its estimate needs the full reports "
+                                     f"delivered to the data collector's store; give the store")
+            delivered = sketched.collect(chain_out.digests, reports)
+            if outcome.confirming.any():
+                ledger.adopt(rec.round_id, members)  # confirm lays its mask over these candidates
+                out.confirmed_now.append(len(out.settled))
+            # the seed the chain holds: a reader other than the DC does not know the DC's secret
+            seeds = [chain_out.seed] if chain_out.seed is not None else announced.seeds
+            outcome = sketched.settle(ledger, rec.round_id, outcome, delivered, seeds, spec.members,
+                                      out.state.theta.shape[1])
         log, out.state = conclude(out.state, announced, outcome, task, control, proto)
         out.settled.append((log, outcome))
+        if on_state is not None:
+            on_state(out.state)
     return out
 
 
@@ -154,7 +182,8 @@ class Service:
         with self.watch("poll"):
             records = rounds(self.deployment, self.from_block)
         with self.watch("gradient"):
-            return replay(records, self.ledger, self.task, self.control, self.proto, self.members)
+            return replay(records, self.ledger, self.task, self.control, self.proto, self.members,
+                          reports=self.models.report, confirm=True)
 
     def run(self, join_timeout: float = 60.0) -> State:
         """Provision the members, wait up to `join_timeout` seconds for them to register, then rounds until
@@ -178,6 +207,8 @@ class Service:
     def _run(self) -> State:
         done = self.replay()
         state = done.state
+        for i in done.confirmed_now:  # settled by the DC before it stopped, confirmed (and so paid) only now
+            self._settled(*done.settled[i])
         if done.in_flight is not None and state.settled < self.rounds:
             rec = done.in_flight
             self.say(f"round {rec.round_id + 1}: in flight since block {rec.block}; taking it over")
@@ -195,26 +226,36 @@ class Service:
             log, out, state = play_round(self.ledger, self._exchange, state, _TimedTask(self.task, self.watch),
                                          self.control, self.proto, self.members, opened=opened)
         self.patience.ok()
+        self._settled(log, out)
+        return state
+
+    def _settled(self, log: RoundLog, out: RoundOutcome) -> None:
         self.say(f"round {log.round}: {'accepted' if log.accepted[0] else 'rejected'} at eta {log.eta[0]:.2f}, "
                  f"{int(out.revealed.sum())} of {int(out.members.sum())} revealed, loss {log.loss[0]:.6g}")
         if self.on_round is not None:
             self.on_round(log, out)
-        return state
 
     def _exchange(self, ledger: ChainLedger, round_id: int, spec: RoundSpec, state: State,
-                  announced: Announced) -> None:
-        """Submit nothing; wait until the round can settle: every member committed (or the commit window is
-        over) and every committed member revealed, or the reveal window is over. Mines a silent devnet forward."""
+                  announced: Announced) -> sketched.Delivered | None:
+        """Submit nothing but a sketched round's seed; wait until the round can settle: every member committed (or
+        the commit window is over) and every committed member revealed, or the reveal window is over. Mines a
+        silent devnet forward. A sketched round: the full reports the revealers delivered to the store."""
         with self.watch("wait"):
-            self._wait(round_id)
+            digests = self._wait(round_id, announced.seeds)
+        if announced.seeds is None:
+            return None
+        with self.watch("store"):
+            return self._delivered(digests)
 
-    def _wait(self, round_id: int) -> None:
+    def _wait(self, round_id: int, seeds: list[bytes] | None) -> dict[str, bytes]:
+        """Until the round can settle; in a sketched round the DC reveals the seed once the reveal window opens.
+        The revealers' full-report digests (sketched rounds)."""
         c = self.deployment.coordinator
-        kinds = {c.topic(name): name for name in ("RoundOpened", "Committed", "Revealed")}
+        kinds = {c.topic(name): name for name in ("RoundOpened", "SeedRevealed", "Committed", "Revealed")}
         if self._feed is None:
             self._feed = self.chain.feed(c.address, self.from_block, list(kinds))
         topic = round_id.to_bytes(32, "big")
-        opened, committed, revealed = None, set(), set()
+        opened, seeded, committed, digests = None, False, set(), {}
         seen, quiet_since = (-1, -1), time.monotonic()
         while True:
             entries, head = self._feed.next(self.clock.poll)
@@ -225,14 +266,24 @@ class Service:
                     kind = kinds[x.topics[0]]
                     if kind == "RoundOpened":
                         opened = c.decode_logs([(x.address, x.topics, x.data)])[0].args
+                    elif kind == "SeedRevealed":
+                        seeded = True
+                    elif kind == "Committed":
+                        committed.add(x.topics[2])
                     else:
-                        (committed if kind == "Committed" else revealed).add(x.topics[2])
+                        digests[to_checksum_address(x.topics[2][12:])] = (
+                            c.decode_logs([(x.address, x.topics, x.data)])[0].args["digest"])
             if opened is None:  # its RoundOpened is still on its way
                 self.pump()
                 continue
+            revealed = {bytes(12) + bytes.fromhex(a[2:]) for a in digests}
             reveal_open = len(committed) == len(opened["members"]) or head > opened["commit_deadline"]
             if (reveal_open and revealed == committed) or head > opened["reveal_deadline"]:
-                return
+                return digests
+            if reveal_open and seeds is not None and not seeded:
+                self.ledger.reveal_seed(round_id, seeds)
+                seeded = True  # its event follows; a restarted DC reads it from the chain
+                continue
             if (len(committed), len(revealed)) != seen:
                 seen, quiet_since = (len(committed), len(revealed)), time.monotonic()
             elif time.monotonic() - quiet_since > self.clock.grace and self.devnet:
@@ -243,6 +294,17 @@ class Service:
                 self.chain.mine(target + 1 - head)
                 quiet_since = time.monotonic()
             self.pump()
+
+    def _delivered(self, digests: dict[str, bytes]) -> sketched.Delivered:
+        """The revealers' full reports from the store. A node delivers before it reveals, so a missing one is a node
+        that never will: the DC waits `grace` seconds for stragglers, then settles without them."""
+        deadline = time.monotonic() + self.clock.grace
+        while True:
+            delivered = sketched.collect(digests, self.models.report)
+            if len(delivered) == len(digests) or time.monotonic() > deadline:
+                return delivered
+            self.pump()
+            time.sleep(0.05)
 
     @property
     def devnet(self) -> bool:

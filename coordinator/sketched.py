@@ -16,7 +16,7 @@ report itself to the DC (the content-addressed store of a swarm).
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -31,6 +31,17 @@ def seeds(secret: bytes, index: int, batch: int) -> list[bytes]:
     """The projection seeds of the round the DC opens after `index` settled rounds, one per run."""
     return [keccak(b"deml-sketch-seed" + secret + index.to_bytes(8, "big") + b.to_bytes(4, "big"))
             for b in range(batch)]
+
+
+def collect(digests: dict[str, bytes], fetch: Callable[[bytes], np.ndarray | None]) -> Delivered:
+    """The delivered full reports of the revealers whose digests are given (node -> digest), from a store (`fetch`:
+    digest -> the report [d] int64, or None where none was delivered), for batch 1."""
+    out: Delivered = {}
+    for node, digest in digests.items():
+        report = fetch(digest)
+        if report is not None:
+            out[node] = (np.asarray(report)[None, :], [None])
+    return out
 
 
 def digest_messages(round_id: int, commits: Sequence[Commit], reveals: Sequence[Reveal]) -> tuple[list[Commit], Delivered]:
@@ -65,7 +76,9 @@ def reveal_sketches(delivered: Delivered, round_seeds: Sequence[bytes], k: int) 
 def settle(ledger: Ledger, round_id: int, out: RoundOutcome, delivered: Delivered, round_seeds: Sequence[bytes],
            candidates: Sequence[str], dim: int) -> RoundOutcome:
     """Check the delivered full reports against what each revealer revealed, prove liars, confirm the rest; the
-    outcome with the confirmed full reports' aggregates (an accepted run with none confirmed moves nothing)."""
+    outcome with the confirmed full reports' aggregates (an accepted run with none confirmed moves nothing).
+    A round confirmed (or released) before, as a restarted DC replays it: nothing is sent, and the aggregates are
+    those of the reports that pass the checks among the paid ones."""
     b, n = out.revealed.shape
     k = out.sketches.shape[2]
     confirmed = np.zeros((b, n), dtype=bool)
@@ -74,16 +87,20 @@ def settle(ledger: Ledger, round_id: int, out: RoundOutcome, delivered: Delivere
         if node not in delivered or node in candidates[:i]:
             continue
         fx, _ = delivered[node]
-        for run in np.flatnonzero(out.revealed[:, i] & out.confirming):
+        for run in np.flatnonzero(out.revealed[:, i] & out.accepted):
             if fx.shape[1] != dim or report_digests(fx[run:run + 1])[0] != out.digests[run, i]:
                 continue  # not the report it committed to: unverifiable, so not confirmed
             wrong = np.flatnonzero(sketch.sketch(fx[run], round_seeds[run], k) != out.sketches[run, i])
             if wrong.size:
-                if b == 1:  # a proof covers every run of a batch at once: the chain's case
+                if b == 1 and out.confirming[run]:  # a proof covers every run of a batch at once: the chain's case
                     ledger.prove_mismatch(round_id, node, fx[:1], int(wrong[0]), ledger.owner)
                 continue
             confirmed[run, i] = True
             fulls[run, i] = fx[run]
-    paid = ledger.confirm(round_id, confirmed) if out.confirming.any() else out.paid
+    if out.confirming.any():
+        paid = ledger.confirm(round_id, confirmed)
+    else:
+        paid = out.paid
+        confirmed &= (np.asarray(paid, dtype=object) > 0).astype(bool)
     total, count, lo, hi = aggregates(fulls, confirmed)
     return replace(out, accepted=out.accepted & (count > 0), total=total, count=count, lo=lo, hi=hi, paid=paid)

@@ -2,7 +2,14 @@
 
 `ModelStore.put` writes a model under its digest (`protocol.store`: the key is the round's params_digest) and
 is idempotent; the folder outlives the process, so a restarted DC serves every model it posted before. The
-server answers `GET /model/<digest>` from the folder and nothing else.
+server answers `GET /model/<digest>` from the folder, and for sketched rounds takes the nodes' full reports
+(`PUT /report/<digest>`: exactly `report_dim` packed values whose keccak256 is the digest, else 400) and serves
+them back (`GET /report/<digest>`), so that anyone may check a sketch against its report.
+
+What an uploader can do: add a well-formed report of the model's size under its own digest. It cannot replace
+one (the key is the content's hash) and it cannot send more than one report's bytes a request; what it can do
+is fill the disk with many such reports. On 127.0.0.1 the uploaders are this machine's own processes; a store
+facing other machines would admit only digests revealed on chain.
 """
 from __future__ import annotations
 
@@ -16,26 +23,51 @@ import numpy as np
 
 from protocol import store
 
-_KEY = re.compile(r"^/model/([0-9a-f]{64})$")
+_KEY = re.compile(r"^/(model|report)/([0-9a-f]{64})$")
+_SUFFIX = {"model": ".npy", "report": ".report"}
+
+
+def read_report(folder: Path, key: bytes, dim: int) -> np.ndarray | None:
+    """The full report [dim] int64 delivered under `key` to the store in `folder` (None if none was): for readers
+    beside the DC, such as a swarm's run directory."""
+    file = Path(folder) / f"{key.hex()}{_SUFFIX['report']}"
+    return store.decode_report(file.read_bytes(), key, dim) if file.is_file() else None
 
 
 class ModelStore:
-    def __init__(self, folder: Path):
+    """`report_dim`: the values of a full report it takes (the model's size); None takes none."""
+
+    def __init__(self, folder: Path, report_dim: int | None = None):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.report_dim = report_dim
 
-    def file(self, key: bytes) -> Path:
-        return self.folder / f"{key.hex()}.npy"
+    def file(self, key: bytes, kind: str = "model") -> Path:
+        return self.folder / f"{key.hex()}{_SUFFIX[kind]}"
 
     def put(self, theta: np.ndarray) -> bytes:
-        """Store one model (atomically: a reader never sees half a file); its key."""
+        """Store one model; its key."""
         key, payload = store.encode(theta)
-        target = self.file(key)
+        self._write(self.file(key), payload)
+        return key
+
+    def put_report(self, key: bytes, payload: bytes) -> None:
+        """Store a delivered full report under its digest (StoreError if it is not one of the model's size)."""
+        if self.report_dim is None:
+            raise store.StoreError("this store takes no reports (its rounds are not sketched)")
+        store.decode_report(payload, key, self.report_dim)
+        self._write(self.file(key, "report"), payload)
+
+    def report(self, key: bytes) -> np.ndarray | None:
+        """A delivered full report [report_dim] int64, or None if none was delivered under `key`."""
+        return read_report(self.folder, key, self.report_dim)
+
+    def _write(self, target: Path, payload: bytes) -> None:
+        """Atomically (a reader never sees half a file) and once (the key is the content's hash)."""
         if not target.exists():
-            tmp = target.with_suffix(f".{os.getpid()}.tmp")
+            tmp = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
             tmp.write_bytes(payload)
             tmp.replace(target)
-        return key
 
 
 class StoreServer:
@@ -49,9 +81,25 @@ class StoreServer:
 
             def do_GET(self):  # noqa: N802 (http.server's name)
                 match = _KEY.match(self.path)
-                file = folder / f"{match.group(1)}.npy" if match else None
+                file = folder / f"{match.group(2)}{_SUFFIX[match.group(1)]}" if match else None
                 data = file.read_bytes() if file is not None and file.is_file() else b""
-                self.send_response(200 if data else 404)
+                self._answer(200 if data else 404, data)
+
+            def do_PUT(self):  # noqa: N802
+                match = _KEY.match(self.path)
+                length = int(self.headers.get("Content-Length") or -1)
+                expected = 4 * (models.report_dim or 0)
+                if not match or match.group(1) != "report" or length != expected:
+                    self.close_connection = True  # the body, if any, is not read: the connection cannot go on
+                    return self._answer(400, f"PUT /report/<digest> with exactly {expected} bytes".encode())
+                try:
+                    models.put_report(bytes.fromhex(match.group(2)), self.rfile.read(length))
+                except store.StoreError as exc:
+                    return self._answer(400, str(exc).encode())
+                self._answer(201, b"")
+
+            def _answer(self, status: int, data: bytes) -> None:
+                self.send_response(status)
                 self.send_header("Content-Type", "application/octet-stream")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

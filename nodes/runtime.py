@@ -5,7 +5,9 @@ the DC's store (`protocol.store`: a model whose digest is not the round's `param
 its report with its role's report function and its own generator for (seed, index, round) (a colluding
 adversary: the coalition's, `nodes.seeds`), commits, and reveals once the reveal window opens (every member
 committed, or the commit window is over). A report that cannot be encoded is not committed: the node sits the
-round out, as in the in-process engine.
+round out, as in the in-process engine. In a sketched round (a model larger than a report, docs/sketch.md) it
+commits to its full report's digest in the same way, waits for the DC's projection seed, delivers the full report
+to the store and reveals its sketch with the digest.
 
 What it acts on is read back from the chain's events, never from its own memory of what it sent: a Committed
 event of its own means its commit is done, whatever happened to the process that sent it. Its salt is derived
@@ -25,14 +27,14 @@ from eth_utils import to_checksum_address
 
 from contracts.client import Deployment
 from nodes.seeds import coalition_rng, node_rng
-from protocol import codec
+from protocol import codec, sketch
 from protocol.commitment import commitment, keccak
 from protocol.ledger import DuplicateMessage, LedgerError, WindowError
 from protocol.process import Patience, Stopwatch
 from protocol.store import StoreClient
 
 
-WATCHED = ("RoundOpened", "Committed", "Revealed", "Finalized", "Expired")  # the coordinator's events a node needs
+WATCHED = ("RoundOpened", "SeedRevealed", "Committed", "Revealed", "Finalized", "Expired")  # the coordinator's events a node needs
 
 
 def _node(topic: bytes) -> str:
@@ -85,8 +87,10 @@ class _Round:
     reveal_deadline: int
     digest: bytes
     tau_fx: int
-    dim: int
+    dim: int  # values revealed: the report, or its sketch
     scale_bits: int
+    full_dim: int  # the model's size (> dim: a sketched round)
+    seed: bytes | None = None  # a sketched round's projection seed, once the DC revealed it
     committed: set[str] = field(default_factory=set)
     revealed: set[str] = field(default_factory=set)
     settled: bool = False
@@ -192,12 +196,16 @@ class Node:
                 args = e.args
                 if me in args["members"] and rid not in self.rounds:
                     self.rounds[rid] = _Round(rid, args["members"], args["commit_deadline"], args["reveal_deadline"],
-                                              args["params_digest"], args["tau_fx"], args["dim"], args["scale_bits"])
+                                              args["params_digest"], args["tau_fx"], args["dim"], args["scale_bits"],
+                                              max(args["full_dim"], args["dim"]))
                 continue
             r = self.rounds.get(rid)
             if r is None:
                 continue
-            if kind == "Committed":
+            if kind == "SeedRevealed":
+                (e,) = c.decode_logs([(entry.address, entry.topics, entry.data)])
+                r.seed = e.args["seed"]
+            elif kind == "Committed":
                 r.committed.add(_node(entry.topics[2]))
             elif kind == "Revealed":
                 r.revealed.add(_node(entry.topics[2]))
@@ -219,17 +227,30 @@ class Node:
                 return self._stop(r, "its reveal window closed before it revealed")
             if len(r.committed) < len(r.members) and block <= r.commit_deadline:
                 return False  # the reveal window is not open yet
-            packed, salt = self._opening(r)
+            if r.full_dim > r.dim and r.seed is None:
+                return False  # the DC reveals the projection's seed first
             return self._send(r, "reveal", lambda: self.deployment.reveal(
-                r.round_id, [(self.me.account, packed, salt)], members=len(r.members)), r.revealed)
+                r.round_id, [self._reveal(r)], members=len(r.members)), r.revealed)
         return False
+
+    def _reveal(self, r: _Round) -> tuple:
+        """The reveal: (key, packed report, salt), or in a sketched round (key, packed sketch, salt, digest) once
+        the full report is in the store (delivered first: a revealer that is never confirmed is never paid)."""
+        packed, salt = self._opening(r)
+        if r.full_dim == r.dim:
+            return self.me.account, packed, salt
+        with self.watch("store"):
+            digest = self.store.put_report(packed)
+        with self.watch("hash"):
+            z = sketch.sketch(codec.unpack(packed), r.seed, r.dim)
+        return self.me.account, codec.pack_sketch(z), salt, digest
 
     def _opening(self, r: _Round) -> tuple[bytes, bytes] | None:
         """(packed report, salt) for round r, computed once: the model from the store, checked against the round's
         digest; None when the report cannot be encoded."""
         if r.opening is None:
             with self.watch("store"):
-                theta = self.store.get(r.digest, r.dim)
+                theta = self.store.get(r.digest, r.full_dim)
             with self.watch("gradient"):
                 tau, eta_index = self.announcement(r.tau_fx, r.scale_bits)
                 y = self.report(theta[None, :], tau, eta_index, self.me.rng(r.round_id))

@@ -108,6 +108,8 @@ class ReferenceTask:
     through these calls: `current` is the latest one seen, which after round t is theta_{t+1}.
     """
 
+    f_star = 0.0  # a cross-entropy's floor: what the run tables' optimality gap is measured from
+
     def __init__(self, workload: Workload, reference: np.ndarray, inits: np.ndarray):
         self.workload = workload
         self.reference = np.asarray(reference)

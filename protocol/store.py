@@ -8,6 +8,14 @@ posts (`protocol.digest.params_digest` of the float64 parameters): a node asks t
 (dtype, one dimension, the round's dimension), and a response is refused beyond `max_bytes`.
 
     GET /model/<64 hex digits of the digest>  ->  200, the .npy bytes   (404: the store has no such model)
+
+A sketched round's full reports travel the other way (docs/sketch.md): a node uploads its report before it reveals
+the sketch, as the packed big-endian int32 words the contract hashes (`codec.pack`), keyed by their keccak256,
+which is the digest it revealed. The DC's store takes a report only of the size it expects and only under its own
+digest, so an upload can neither replace another node's report nor be anything but a report.
+
+    PUT /report/<64 hex digits of the digest>, body the packed report  ->  201 (400: wrong size or digest)
+    GET /report/<64 hex digits of the digest>  ->  200, the packed report  (404: none delivered)
 """
 from __future__ import annotations
 
@@ -17,6 +25,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from protocol import codec
+from protocol.commitment import keccak
 from protocol.digest import params_digest
 
 MAX_BYTES = 64 * 2**20  # 8M parameters; the coordinator's reports stop at 256 values, so any model fits
@@ -57,6 +67,19 @@ def path(key: bytes) -> str:
     return f"/model/{key.hex()}"
 
 
+def report_path(key: bytes) -> str:
+    return f"/report/{key.hex()}"
+
+
+def decode_report(payload: bytes, key: bytes, dim: int) -> np.ndarray:
+    """The fixed-point report [dim] int64 in `payload`, if it is `dim` packed words whose keccak256 is `key`."""
+    if len(payload) != 4 * dim:
+        raise StoreError(f"a report of {len(payload)} bytes where the round's reports have {4 * dim}")
+    if keccak(payload) != key:
+        raise StoreError(f"a report whose digest is not 0x{key.hex()[:16]}..")
+    return codec.unpack(payload)
+
+
 class StoreClient:
     """Fetches models over one kept-alive HTTP connection. Connection failures raise OSError (the caller
     retries those); a wrong answer raises StoreError."""
@@ -72,11 +95,21 @@ class StoreClient:
     def get(self, key: bytes, dim: int | None = None) -> np.ndarray:
         return decode(self._fetch(path(key)), key, dim)
 
-    def _fetch(self, target: str) -> bytes:
+    def get_report(self, key: bytes, dim: int) -> np.ndarray:
+        """A delivered full report [dim] int64, checked against its digest."""
+        return decode_report(self._fetch(report_path(key)), key, dim)
+
+    def put_report(self, packed: bytes) -> bytes:
+        """Deliver a full report (packed words); its key. Delivering it again changes nothing."""
+        key = keccak(packed)
+        self._fetch(report_path(key), upload=packed)
+        return key
+
+    def _fetch(self, target: str, upload: bytes | None = None) -> bytes:
         if self._conn is None:
             self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         try:
-            self._conn.request("GET", target)
+            self._conn.request("GET" if upload is None else "PUT", target, body=upload)
             answer = self._conn.getresponse()
             length = int(answer.headers.get("Content-Length") or self.max_bytes + 1)
             body = answer.read(min(length, self.max_bytes + 1))
@@ -84,8 +117,12 @@ class StoreClient:
             self.close()
             raise ConnectionError(f"store: no answer at {self.url} ({exc})") from None
         if answer.status == 404:
-            raise StoreError(f"the store at {self.url} has no model {target.rsplit('/', 1)[-1][:16]}...")
-        if answer.status != 200:
+            what = target.split("/")[1]
+            raise StoreError(f"the store at {self.url} has no {what} {target.rsplit('/', 1)[-1][:16]}...")
+        if answer.status == 400:
+            self.close()  # the store may not have read the upload: the connection cannot carry another request
+            raise StoreError(f"the store at {self.url} refused the upload: {body.decode(errors='replace')[:200]}")
+        if answer.status not in (200, 201):
             self.close()
             raise StoreError(f"the store at {self.url} answered HTTP {answer.status}")
         if length > self.max_bytes or len(body) > self.max_bytes:

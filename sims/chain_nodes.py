@@ -44,6 +44,11 @@ def node_rounds(deployment: Deployment, nodes: list[str], adversary: np.ndarray,
         if end is None:  # still in flight: not a settled round
             continue
         member = np.isin(nodes, opened["members"])
+        # a sketched round reveals k-value sketches, checked as ||dz||^2 <= k tau^2: its distances are the sketches'
+        # over sqrt(k), on tau's scale
+        sketched = opened["full_dim"] > opened["dim"]
+        unpack = codec.unpack_sketch if sketched else codec.unpack
+        scale = 2.0 ** -opened["scale_bits"] / (np.sqrt(opened["dim"]) if sketched else 1.0)
         committed = np.zeros(n, bool)
         revealed = np.zeros(n, bool)
         reports = np.zeros((1, n, opened["dim"]))
@@ -56,7 +61,7 @@ def node_rounds(deployment: Deployment, nodes: list[str], adversary: np.ndarray,
                 committed[i] = True
             elif e.name == "Revealed":
                 revealed[i] = True
-                reports[0, i] = codec.unpack(e.args["report"]) / 2.0**opened["scale_bits"]
+                reports[0, i] = unpack(e.args["report"]) * scale
             elif e.name == "Paid":
                 paid[i] += e.args["amount"]
             elif e.name == "Slashed":

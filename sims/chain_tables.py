@@ -22,7 +22,8 @@ import pandas as pd
 
 from contracts.chain_ledger import ChainLedger
 from contracts.client import Deployment, RoundRecord, rounds
-from coordinator.service import replay
+from coordinator.driver import State, start
+from coordinator.service import Reports, replay
 from protocol.deployment import DeploymentRecord
 from sims import rundir
 from sims.report import gas_plot, page
@@ -40,20 +41,33 @@ def settled_records(d: Deployment, rec: DeploymentRecord) -> list[RoundRecord]:
 
 
 def chain_tables(d: Deployment, rec: DeploymentRecord, side: DcSide, members: Sequence[str], roles: Sequence[str],
-                 experiment: str) -> dict[str, pd.DataFrame]:
-    """Every table of the run directory, from the chain (empty dict before any round settled)."""
+                 experiment: str, reports: Reports | None = None) -> dict[str, pd.DataFrame]:
+    """Every table of the run directory, from the chain (empty dict before any round settled); a sketched run's
+    estimates from the full reports its DC was delivered (`reports`: its store). With a workload that evaluates
+    its model, `evals` too: test accuracy and loss of the model every `eval_every` rounds and after the last."""
     records = settled_records(d, rec)
     if not records:
         return {}
-    done = replay(records, ChainLedger(d.chain, deployment=d), side.task, side.control, side.proto, members)
+    evals: list[dict] = []
+
+    def evaluate(state: State) -> None:
+        if side.evaluate is not None and (state.settled % side.eval_every == 0 or state.settled == len(records)):
+            acc, loss = side.evaluate(state.theta[0])
+            evals.append({"method": side.method, "run": 0, "round": state.settled, "test_acc": acc,
+                          "test_loss": loss})
+
+    if side.evaluate is not None:
+        evaluate(start(side.task, side.control, 1))
+    done = replay(records, ChainLedger(d.chain, deployment=d), side.task, side.control, side.proto, members,
+                  reports=reports, on_state=evaluate)
     record = Record([], [])
     for log, outcome in done.settled:
         record.add(log, outcome, side.proto)
     setup = replace(side.setup, names=[side.method], control=side.control, proto=side.proto)
     adversary = np.array([r != HONEST for r in roles])
     tables = vista_tables(record, setup, 1, experiment, side.task, adversary)
-    nodes, gas = node_rows(d, rec, records, members, roles, side)
-    return {**tables, "nodes": nodes, "gas": gas}
+    nodes, gas = node_rows(d, rec, records[:len(done.settled)], members, roles, side)
+    return {**tables, "nodes": nodes, "gas": gas, **({"evals": pd.DataFrame(evals)} if evals else {})}
 
 
 def node_rows(d: Deployment, rec: DeploymentRecord, records: list[RoundRecord], members: Sequence[str],
@@ -84,6 +98,7 @@ def node_rows(d: Deployment, rec: DeploymentRecord, records: list[RoundRecord], 
         gas_rows += [{"round": r.round_id + 1, "phase": p, "gas": g} for p, g in per_phase.items()]
     adversary = np.array([role != HONEST for role in roles])
     nodes = node_rounds(d, list(members), adversary, side.proto.delta, side.method)  # the same settled rounds
+    nodes = nodes[nodes["round"] <= len(records)].reset_index(drop=True)  # not one still awaiting confirmation
     nodes = nodes.assign(gas=node_gas.reshape(-1).astype(np.int32),
                          attack=pd.Categorical(np.tile(list(roles), len(records))))
     return nodes, pd.DataFrame(gas_rows)
@@ -99,9 +114,9 @@ def role_totals(nodes: pd.DataFrame) -> pd.DataFrame:
 
 def write_run(out: Path, d: Deployment, rec: DeploymentRecord, side: DcSide, members: Sequence[str],
               roles: Sequence[str], experiment: str, *, title: str = "", extra: dict | None = None,
-              say: Callable[[str], None] = print) -> dict[str, pd.DataFrame]:
+              reports: Reports | None = None, say: Callable[[str], None] = print) -> dict[str, pd.DataFrame]:
     """Write the tables, plots and report.html of the rounds settled so far into `out`; the tables."""
-    tables = chain_tables(d, rec, side, members, roles, experiment)
+    tables = chain_tables(d, rec, side, members, roles, experiment, reports)
     if not tables:
         say("no round settled: no tables to write")
         return tables

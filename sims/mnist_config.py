@@ -75,6 +75,20 @@ class VistaMnistConfig(VistaConfig):
         return self
 
 
+class SwarmMnistConfig(VistaMnistConfig):
+    """`deml swarm run --workload mnist-lenet|mnist-mlp`: one run of one method on chain, every report checked
+    through a k-value sketch. Lighter defaults for the DC's start (calibration, reference, test set) than
+    vista-mnist's: every process of a swarm shares the machine."""
+
+    sketch: int = Field(64, ge=1, le=256, description="k: values of each report's sketch the contract checks")
+    honest_sgd: bool = Field(False, description="(not used by a swarm)")
+    reference: int = Field(256, ge=1, description="examples in the DC's reference gradient")
+    calibration_steps: list[int] = Field([0, 100], description="DC's SGD checkpoints for Delta")
+    calibration_draws: int = Field(32, ge=2, description="minibatches per checkpoint")
+    test_size: int = Field(2000, ge=1, description="fixed random test subset (the run directory's evals)")
+    eval_every: int = Field(10, ge=1, description="rounds between test evaluations")
+
+
 class SketchFidelityConfig(VistaMnistConfig):
     rounds: int = Field(300, ge=1, description="simulated rounds per source (shared by every k, eta and law)")
     ks: list[int] = Field([32, 64, 128, 256], description="sketch rows")

@@ -17,7 +17,6 @@ batch's wall-clock time without evaluations, divided by its number of models (wh
 from __future__ import annotations
 
 import time
-from types import SimpleNamespace
 from pathlib import Path
 
 import matplotlib
@@ -44,9 +43,6 @@ from sims.mnist_config import VistaMnistConfig  # noqa: E402
 from sims.mnist_workload import game, prepare  # noqa: E402
 from sims.plots import band_plot, finish  # noqa: E402
 from sims.vista_experiments import TOKEN, Record, VistaSetup, methods, plot_rounds, rounds_frame  # noqa: E402
-
-
-LOSS_FLOOR = SimpleNamespace(f_star=0.0)  # what rounds_frame reads of an objective: a cross-entropy's floor is 0
 
 
 def simulate(cfg: VistaMnistConfig, work: Workload, task: ReferenceTask, swarm: LearningSwarm, names: list[str],
@@ -134,7 +130,7 @@ def mnist_tables(batches: list[tuple[list[pd.DataFrame], Record, VistaSetup]], c
                  extra: Tables) -> Tables:
     """evals, rounds (the VISTA experiments' rows: `gap` is the reference loss, its f* taken as 0), summary."""
     evals = pd.concat([pd.concat(e, ignore_index=True) for e, _, _ in batches], ignore_index=True)
-    rounds = pd.concat([rounds_frame(r, s, cfg.runs, "vista-mnist", LOSS_FLOOR) for _, r, s in batches],
+    rounds = pd.concat([rounds_frame(r, s, cfg.runs, "vista-mnist", ReferenceTask) for _, r, s in batches],
                        ignore_index=True)
     return {"evals": evals, "rounds": rounds, "summary": summarise(evals, rounds, cfg.target), **extra}
 

@@ -3,12 +3,16 @@ data collector's own sample, the model's initial points, Delta calibrated by the
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+import os
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
 
 from economics import GameSpec
+from economics.equilibrium import default_cache_dir
 from nodes import data as datasets
 from nodes.calibration import Calibration, calibrate
 from nodes.models import MODELS, FlatModel
@@ -61,6 +65,29 @@ class Prepared:
     test: tuple[torch.Tensor, torch.Tensor]  # the fixed test subset, on the device
 
 
+CALIBRATION_FIELDS = ("model", "hidden", "dataset", "seed", "nodes", "batch", "dc_sample", "calibration_steps",
+                      "calibration_draws", "calibration_quantile", "scale_bits", "alpha0")
+
+
+def calibrated(cfg: VistaMnistConfig, work: Workload, own: np.ndarray, theta0: np.ndarray) -> Calibration:
+    """The DC's calibration (nodes/calibration.py), cached on disk by the settings that determine it (beside the
+    equilibrium tables): a swarm's processes, and a restarted DC, then measure it once between them."""
+    key = hashlib.sha256(json.dumps({f: getattr(cfg, f) for f in CALIBRATION_FIELDS}, sort_keys=True).encode())
+    path = default_cache_dir() / f"calibration-{key.hexdigest()[:16]}.npz"
+    if path.exists():
+        with np.load(path) as z:
+            return Calibration(float(z["delta"]), z["steps"], z["models"], z["norms"], z["grad_norm"],
+                               float(z["quantile"]), float(z["rounding"]))
+    cal = calibrate(work, own, theta0, checkpoints=cfg.calibration_steps, lr=cfg.alpha0,
+                    train_batch=cfg.nodes * cfg.batch, draws=cfg.calibration_draws,
+                    quantile=cfg.calibration_quantile, scale_bits=cfg.scale_bits, rng=np.random.default_rng(cfg.seed))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_suffix(f".{os.getpid()}.tmp.npz")
+    np.savez(scratch, **{f.name: getattr(cal, f.name) for f in fields(cal)})
+    scratch.replace(path)  # atomic: a process starting beside this one never reads half a file
+    return cal
+
+
 def prepare(cfg: VistaMnistConfig) -> Prepared:
     torch.set_num_threads(cfg.torch_threads)
     device = pick_device(cfg.device)
@@ -68,7 +95,5 @@ def prepare(cfg: VistaMnistConfig) -> Prepared:
     pick = np.random.default_rng(cfg.seed).permutation(len(ds.y_test))[:cfg.test_size]
     work, own = workload(cfg, ds, device)
     inits = np.stack([FlatModel(build_module(cfg, ds.features, cfg.seed + r)).initial() for r in range(cfg.runs)])
-    cal = calibrate(work, own, inits[0], checkpoints=cfg.calibration_steps, lr=cfg.alpha0,
-                    train_batch=cfg.nodes * cfg.batch, draws=cfg.calibration_draws,
-                    quantile=cfg.calibration_quantile, scale_bits=cfg.scale_bits, rng=np.random.default_rng(cfg.seed))
+    cal = calibrated(cfg, work, own, inits[0])
     return Prepared(work, own, inits, cal, cfg.delta or cal.delta, (ds.x_test[pick].to(device), ds.y_test[pick].to(device)))

@@ -204,7 +204,7 @@ def coordinator_run(deployment: Path, participants: Path, spec: Swarmed, *, roun
         raise ConfigError(f"--owner-key: key of {owner.address}, but the deployment's owner is {rec.owner}")
     if not 0 <= store_port < 65_536:
         raise ConfigError(f"--store-port {store_port}: not a port; give 0 (a free one) or 1..65535")
-    side = get(spec.workload).dc(cfg, method, rec)
+    side = get(spec.workload).dc(cfg, method, rec).keyed(owner.key)
     target = reach(chain or rec.rpc)
     d = opened(target, rec, deployment, owner)
     resume = {"coordinator": rec.coordinator, "chain_id": rec.chain_id, "workload": spec.workload,
@@ -214,7 +214,7 @@ def coordinator_run(deployment: Path, participants: Path, spec: Swarmed, *, roun
     if not (out / rundir.CONFIG).is_file():
         rundir.write_config(out, "coordinator", cfg.model_dump(), {
             "resume": resume, "deployment": rec.model_dump(), "roles": dict(zip(members, roles))})
-    models = ModelStore(out / "store")
+    models = ModelStore(out / "store", report_dim=side.report_dim)
     watch = Stopwatch()
     try:
         server = StoreServer(models, store_port)
@@ -232,20 +232,20 @@ def coordinator_run(deployment: Path, participants: Path, spec: Swarmed, *, roun
             except (ReplayMismatch, NotEnoughMembers) as exc:
                 raise ConfigError(str(exc)) from None
     except KeyboardInterrupt:
-        _finish(out, tables, d, rec, side, members, roles, "interrupted", say)
+        _finish(out, tables, d, rec, side, members, roles, "interrupted", models, say)
         raise
     finally:
         server.close()
         watch.dump(stats)
-    _finish(out, tables, d, rec, side, members, roles, "complete", say)
+    _finish(out, tables, d, rec, side, members, roles, "complete", models, say)
     return out
 
 
-def _finish(out, tables, d, rec, side, members, roles, status, say) -> None:
+def _finish(out, tables, d, rec, side, members, roles, status, models, say) -> None:
     if tables:
         from sims.chain_tables import write_run
 
-        write_run(out, d, rec, side, members, roles, "coordinator", say=say)
+        write_run(out, d, rec, side, members, roles, "coordinator", reports=models.report, say=say)
     rundir.mark(out, status)
 
 
@@ -264,6 +264,8 @@ def node_run(deployment: Path, key: Path, role: str, spec: Swarmed, *, store: st
              patience: float = 30.0, say: Callable[[str], None] = print,
              stop: Callable[[], bool] = lambda: False) -> None:
     """`deml node run`: check everything, join (register with the stake) and take part until stopped."""
+    import numpy as np
+
     from nodes.runtime import Identity, Node, NotAdmitted
     from protocol.store import StoreClient
     from sims.workloads import ROLES, get
@@ -273,6 +275,9 @@ def node_run(deployment: Path, key: Path, role: str, spec: Swarmed, *, store: st
         raise ConfigError(f"--role {role!r}: unknown; use one of {', '.join(ROLES)}")
     account = read_key(key)
     side = get(spec.workload).node(spec.config(), role, shard=shard, device=device)
+    # one report before joining: a framework's first call (torch's) is slow, and the first round's window should
+    # not pay for it
+    side.report(np.zeros((1, side.dim)), np.ones(1), np.zeros(1, dtype=np.int64), np.random.default_rng(0))
     try:
         client = StoreClient(store)
     except ValueError as exc:

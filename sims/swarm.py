@@ -20,8 +20,8 @@ import sys
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Callable
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -32,7 +32,7 @@ from protocol.ledger import MAX_MEMBERS
 from sims import rundir
 from sims.config import ConfigError, Unavailable
 from sims.experiment import RunInterrupted
-from sims.processes import Swarmed, coordinator_run, new_key, owner_key_path, read_key, write_participants
+from sims.processes import Swarmed, new_key, owner_key_path, read_key, write_participants
 
 REPO = Path(__file__).resolve().parents[1]
 SHOWN_ROWS = 12
@@ -149,6 +149,7 @@ def _chain_url(chain: str, stack: ExitStack) -> str | None:
 
 def _processes(plan: Plan, url: str, deployment: Path | None, ray_address: str | None, out: Path,
                stats: Path | None, console: Console, stack: ExitStack) -> Path:
+    from coordinator.store_server import read_report
     from sims.processes import deploy_contracts, opened, reach
     from sims.processes import _load as load_record
     from sims.workloads import get
@@ -187,7 +188,8 @@ def _processes(plan: Plan, url: str, deployment: Path | None, ray_address: str |
                   f"{' (colluding)' if plan.collude else ''}, {plan.rounds} rounds of {spec.workload} on {url} "
                   f"(coordinator {rec.coordinator}){'; nodes on Ray at ' + ray_address if ray_address else ''}")
     t0 = time.perf_counter()
-    watcher = _Watcher(d, rec, side, addresses, plan.roles, plan.rounds)
+    watcher = _Watcher(d, rec, side, addresses, plan.roles, plan.rounds,
+                       partial(read_report, out / "coordinator" / "store", dim=side.report_dim))
     try:
         launched.coordinator = spawn(
             ["coordinator", "run", *common, "--participants", str(participants), "--rounds", str(plan.rounds),
@@ -325,14 +327,14 @@ def _embedded(plan: Plan, out: Path, console: Console) -> Path:
     keys.mkdir()
     d, rec = deploy_contracts(chain, out / "deployment.json", owner_key=None, reward=cfg.reward,
                               stake=10 * cfg.reward, min_stake=2 * cfg.reward, slash_bps=5_000)
-    side = get(spec.workload).dc(cfg, plan.method, rec)
+    side = get(spec.workload).dc(cfg, plan.method, rec).keyed(d.owner.key)
     accounts = [new_key(keys / f"node-{i:02d}.key") for i in range(n)]
     addresses = [a.address for a in accounts]
     write_participants(out / "participants.txt", addresses, plan.roles)
     rundir.write_config(out, "swarm", cfg.model_dump(), {
         "deployment": rec.model_dump(), "method": plan.method, "attack": plan.attack, "collude": plan.collude,
         "nodes": [{"address": a, "role": r} for a, r in zip(addresses, plan.roles)], "chain": "embedded"})
-    models = ModelStore(out / "coordinator" / "store")
+    models = ModelStore(out / "coordinator" / "store", report_dim=side.report_dim)
     server = StoreServer(models)
     workload = get(spec.workload)
     nodes = []
@@ -341,7 +343,7 @@ def _embedded(plan: Plan, out: Path, console: Console) -> Path:
         nodes.append(Node(attach(chain, None, rec.token, rec.coordinator), Identity(account, i, spec.seed,
                           plan.collude and role != "honest"), node_side.report, node_side.announcement,
                           StoreClient(server.url), stake=rec.stake, from_block=rec.deploy_block, say=lambda s: None))
-    watcher = _Watcher(d, rec, side, addresses, plan.roles, plan.rounds)
+    watcher = _Watcher(d, rec, side, addresses, plan.roles, plan.rounds, models.report)
     t0 = time.perf_counter()
     try:
         with Live(console=console, refresh_per_second=4, transient=False) as live:
@@ -376,12 +378,13 @@ class _Watcher:
     """The live table and the run directory, both from the chain: settled rounds are replayed through the DC's
     rules as they appear (the model's loss is the DC's, recomputed here, never asked of it)."""
 
-    def __init__(self, d, rec: DeploymentRecord, side, members: list[str], roles: list[str], rounds: int):
+    def __init__(self, d, rec: DeploymentRecord, side, members: list[str], roles: list[str], rounds: int, reports):
         from contracts.chain_ledger import ChainLedger
 
         from contracts.client import RoundBook
 
         self.d, self.rec, self.side, self.members, self.roles, self.rounds = d, rec, side, members, roles, rounds
+        self.reports = reports  # from the DC's store: a sketched round's delivered full reports, by digest
         self.ledger = ChainLedger(d.chain, deployment=d)
         self.book, self.feed = RoundBook(d), None
         self.state = None
@@ -402,7 +405,7 @@ class _Watcher:
         fresh = records[len(self.rows):]
         if fresh:
             done = replay(fresh, self.ledger, self.side.task, self.side.control, self.side.proto, self.members,
-                          self.state)
+                          self.state, reports=self.reports)
             self.state = done.state
             for (log, outcome), r in zip(done.settled, fresh):
                 for role, paid in zip(self.roles, outcome.paid[0]):
@@ -426,4 +429,5 @@ class _Watcher:
         extra = {"wall time": f"{wall:.0f} s", "rounds per second": f"{self.rounds / wall:.2f}"} if wall else {}
         return write_run(out, self.d, self.rec, self.side, self.members, self.roles, "swarm",
                          title="deml swarm: every actor its own process, every round on chain", extra=extra,
+                         reports=self.reports,
                          say=lambda s: None)

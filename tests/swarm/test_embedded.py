@@ -3,7 +3,7 @@ with its own key, stepped in turn. The same code the processes run, fast enough 
 in-process engine bit for bit, rebuilds its state from the chain's events alone, takes over a round left in flight,
 and refuses a chain whose rounds another configuration opened."""
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -55,12 +55,15 @@ class Embedded:
 
     roles: list
     seed: int = 0
+    workload: str = "quad3d"
+    settings: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.chain = connect("embedded")
-        w = get("quad3d")
+        w = get(self.workload)
         honest = self.roles.count("honest")
-        self.cfg = w.settings({}, honest=honest, adversaries=len(self.roles) - honest, seed=self.seed, rounds=8)
+        self.cfg = w.settings(self.settings, honest=honest, adversaries=len(self.roles) - honest, seed=self.seed,
+                              rounds=8)
         owner = Account.create()
         self.chain.give_ether(owner.address, 10**21)
         self.d = deploy(self.chain, min_stake=2 * 10**18, owner=owner)
@@ -70,12 +73,12 @@ class Embedded:
         self.members = [a.address for a in self.accounts]
 
     def start(self, folder):
-        self.models = ModelStore(folder / "store")
+        self.models = ModelStore(folder / "store", report_dim=self.side.report_dim)
         self.server = StoreServer(self.models)
-        w = get("quad3d")
+        w = get(self.workload)
         self.nodes = []
         for i, (account, role) in enumerate(zip(self.accounts, self.roles)):
-            side = w.node(self.cfg, role)
+            side = w.node(self.cfg, role, shard=(i, len(self.roles)))
             self.nodes.append(Node(attach(self.chain, None, self.rec.token, self.rec.coordinator),
                                    Identity(account, i, self.seed, role != "honest"), side.report, side.announcement,
                                    StoreClient(self.server.url), stake=self.rec.stake, from_block=1,
@@ -141,3 +144,57 @@ def test_a_service_with_other_settings_refuses_the_chains_rounds(embedded):
         Service(ChainLedger(embedded.chain, deployment=embedded.d), embedded.side.task, embedded.side.control,
                 embedded.side.proto, embedded.members[:4], rounds=3, models=embedded.models, from_block=1,
                 say=lambda s: None).replay()
+
+
+# ------------------------------------------------------------------------------------------- sketched rounds
+SMALL_MLP = dict(dataset="synthetic", hidden=16, dc_sample=400, reference=200, test_size=300, sketch=16)
+LEARNERS = ["honest", "honest", "rational", "rational"]
+
+
+def sketched_logs(tmp_path, crash: str | None) -> tuple[list, "Embedded"]:
+    """6 rounds of a sketched workload (an MLP of 490 parameters, 16-value sketches) on the embedded chain; with
+    `crash`, the DC dies in round 3 just before that step (its exception stands for a SIGKILL: nothing after it
+    runs) and a new service, from the chain and the store alone, finishes the run."""
+    e = Embedded(LEARNERS, seed=4, workload="mnist-mlp", settings=SMALL_MLP).start(tmp_path)
+    e.join(6)
+    logs = []
+    try:
+        if crash is not None:
+            target = getattr(ChainLedger, crash)
+            calls = []
+
+            def dies(self, round_id, *args):
+                calls.append(round_id)
+                if round_id == 2:
+                    raise SystemExit(f"killed before {crash}")
+                return target(self, round_id, *args)
+
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(ChainLedger, crash, dies)
+                with pytest.raises(SystemExit):
+                    e.service(6, on_round=lambda log, out: logs.append(log)).run(0)
+            assert len(logs) == 2 and 2 in calls
+        e.service(6, on_round=lambda log, out: logs.append(log)).run(0)
+    finally:
+        e.server.close()
+    return logs, e
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("crash", ["reveal_seed", "finalize", "confirm"])
+def test_a_sketched_run_survives_its_dc_dying_at_each_step_of_a_round(tmp_path, crash):
+    """Killed before it reveals the projection seed, before it settles, or after settling and before it confirms
+    (and so pays): started again, the DC takes the round over from the chain and its store, and the run ends where
+    an uninterrupted one ends."""
+    whole, _ = sketched_logs(tmp_path / "whole", None)
+    logs, e = sketched_logs(tmp_path / "crashed", crash)
+    assert [g.round for g in logs] == [1, 2, 3, 4, 5, 6]  # round 3 settled once
+    assert [bool(g.accepted[0]) for g in logs] == [bool(g.accepted[0]) for g in whole]
+    assert np.array_equal([g.loss[0] for g in logs], [g.loss[0] for g in whole])
+    records = rounds(e.d, 1)
+    assert all(r.outcome().sketched for r in records) and len(records) == 6
+    assert all(r.outcome().confirmed is not None for r in records if r.outcome().accepted)  # every one paid
+    # the delivered full reports are in the store under the digests revealed (colluders share one)
+    revealed = {d for r in records for d in r.outcome().digests.values()}
+    assert {f.stem for f in e.models.folder.glob("*.report")} == {d.hex() for d in revealed}
+    assert len(revealed) == 6 * 3

@@ -81,3 +81,43 @@ def test_a_store_that_is_gone_is_a_connection_error(tmp_path):
     server.close()
     with pytest.raises(ConnectionError, match="store: no answer"):
         StoreClient(url, timeout=1).get(bytes(32))
+
+
+def test_a_full_report_is_taken_only_under_its_own_digest_and_at_the_models_size(tmp_path):
+    """Sketched rounds: a node delivers its packed report; nobody can replace one, or send anything but a report."""
+    from protocol import codec
+    from protocol.commitment import report_digests
+
+    models = ModelStore(tmp_path / "store", report_dim=6)
+    server = StoreServer(models)
+    try:
+        client = StoreClient(server.url)
+        report = np.array([3, -7, 0, 2**31 - 1, -(2**31), 12])
+        packed = codec.pack(report)
+        key = client.put_report(packed)
+        assert key == report_digests(report[None])[0]  # the digest the node revealed with its sketch
+        assert client.put_report(packed) == key  # delivered again: nothing changes
+        assert np.array_equal(client.get_report(key, 6), report)
+        assert np.array_equal(models.report(key), report)
+        other = codec.pack(report + 1)
+        with pytest.raises(StoreError, match="digest is not"):  # another report under this one's key
+            client._fetch(store.report_path(key), upload=other)
+        assert np.array_equal(models.report(key), report)
+        with pytest.raises(StoreError, match="exactly 24 bytes"):  # not the model's size
+            client.put_report(codec.pack(report[:5]))
+        with pytest.raises(StoreError, match="has no report"):
+            client.get_report(report_digests((report + 1)[None])[0], 6)
+        assert models.report(report_digests((report + 1)[None])[0]) is None
+    finally:
+        server.close()
+
+
+def test_a_store_of_unsketched_rounds_takes_no_report(tmp_path):
+    from protocol import codec
+
+    server = StoreServer(ModelStore(tmp_path))
+    try:
+        with pytest.raises(StoreError, match="exactly 0 bytes"):
+            StoreClient(server.url).put_report(codec.pack(np.arange(4)))
+    finally:
+        server.close()

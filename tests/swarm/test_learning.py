@@ -1,0 +1,43 @@
+"""`deml swarm run` with a learning workload: node processes that train a real model on their own data shards, every
+report checked on chain through a k-value sketch and delivered whole to the DC's store. The processes on anvil
+replay the same node code run in one process on the embedded chain, bit for bit."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.swarm.test_embedded import SMALL_MLP
+from tests.swarm.test_processes import deml
+
+pytestmark = pytest.mark.anvil
+
+
+@pytest.mark.slow
+def test_a_learning_swarm_of_processes_on_anvil_equals_the_same_nodes_on_the_embedded_chain(tmp_path):
+    sets = [x for k, v in SMALL_MLP.items() for x in ("--set", f"{k}={v}")]
+    common = ["swarm", "run", "--workload", "mnist-mlp", "--honest", "2", "--adversaries", "2", "--rounds", "5",
+              "--seed", "3", *sets]
+    runs = {}
+    for chain in ("anvil", "embedded"):
+        done = deml(*common, "--chain", chain, "--out", str(tmp_path / chain))
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        runs[chain] = {name: pd.read_parquet(tmp_path / chain / f"{name}.parquet")
+                       for name in ("rounds", "nodes", "evals")}
+    a, e = runs["anvil"], runs["embedded"]
+    assert a["rounds"]["accepted"].tolist() == e["rounds"]["accepted"].tolist()
+    assert np.array_equal(a["rounds"]["loss"].to_numpy(), e["rounds"]["loss"].to_numpy())
+    assert a["rounds"]["accepted"].sum() >= 3 and a["rounds"]["loss"].iloc[-1] < a["rounds"]["loss"].iloc[0]
+    pd.testing.assert_frame_equal(a["evals"], e["evals"])
+    assert a["evals"]["round"].tolist() == [0, 5] and a["evals"]["test_acc"].iloc[-1] > a["evals"]["test_acc"].iloc[0]
+    for col in ("committed", "revealed", "paid", "slashed"):
+        assert a["nodes"][col].tolist() == e["nodes"][col].tolist()
+    # every round was sketched: 16 of the model's values were checked on chain, the full reports went to the store
+    config = json.loads((tmp_path / "anvil" / "config.json").read_text())
+    assert config["config"]["sketch"] == 16 and config["config"]["model"] == "mlp"
+    assert config["nodes"][2]["role"] == "rational"
+    reports = list((tmp_path / "anvil" / "coordinator" / "store").glob("*.report"))
+    assert len(reports) == 5 * 3  # two honest reports and the colluders' one, each round
+    assert all(f.stat().st_size == 4 * 490 for f in reports)  # the MLP's 490 parameters, packed
