@@ -23,10 +23,11 @@ def tables(board: BoardContracts, models: Path, evaluate, dim: int, addresses: S
     chain = board.chain
     head = chain.block_number
     published, posts = board.published(), board.posts()
-    stamps = _timestamps(chain, sorted({board.deploy_block} | _blocks(board, "Published")))
-    t0 = stamps[board.deploy_block]
+    version_blocks = _blocks(board, "Published", unique=False)
+    stamps = _timestamps(chain, sorted({board.deploy_block, *version_blocks}))
+    t0 = stamps[version_blocks[0]] if version_blocks else stamps[board.deploy_block]  # training starts at version 0
     rows = []
-    for v, block in zip(published, _blocks(board, "Published", unique=False)):
+    for v, block in zip(published, version_blocks):
         path = Path(models) / f"{v.digest.hex()}.npy"
         acc, loss = evaluate(store.decode(path.read_bytes(), v.digest, dim)) if path.is_file() else (np.nan, np.nan)
         rows.append({"version": v.version, "updates": v.updates, "block": block, "wall_s": stamps[block] - t0,
