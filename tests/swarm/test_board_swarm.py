@@ -160,7 +160,7 @@ def test_the_data_collector_killed_and_started_again_ends_at_the_replay(board_ri
     """SIGKILL the data collector between two publishes; started again with the same arguments it rebuilds its
     state from the board's events, and every version published before and after is the replay. A node whose store
     serves another model refuses it in one line and posts nothing."""
-    rig = board_rig(["fo", "fo", "fo"])
+    rig = board_rig(["fo", "zo", "fo"])
     fake, fake_url = _wrong_store()
     try:
         dc = rig.coordinator(reports=40, every=4, log="dc-1.log")
@@ -181,6 +181,7 @@ def test_the_data_collector_killed_and_started_again_ends_at_the_replay(board_ri
         lines = [ln for ln in rig.log("node-2.log").splitlines() if "refused the store's model" in ln]
         assert lines and "is not the round's params_digest" in lines[0]
         assert not [p for p in rig.board.posts() if p.node == rig.addresses[2]]
+        assert [p for p in rig.board.posts() if p.node == rig.addresses[1]]  # the zeroth-order worker reports too
     finally:
         fake.shutdown()
 
