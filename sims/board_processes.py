@@ -16,10 +16,8 @@ from protocol.board_deployment import BoardRecord
 from protocol.deployment import DeploymentError, load, save
 from protocol.process import Patience, Stopwatch
 from sims.config import ConfigError
-from sims.processes import (Swarmed, fund_owner, new_key, owner_key_path, peer_failures, reach, read_key,
+from sims.processes import (TOKEN, Swarmed, fund_owner, new_key, owner_key_path, peer_failures, reach, read_key,
                             read_participants, terminated_as_interrupt)
-
-TOKEN = 10**18
 
 
 def board_params(min_stake: float = 1.0, fee: float = 0.01, window_blocks: int = 20, max_posts: int = 5,

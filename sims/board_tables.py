@@ -14,8 +14,7 @@ from contracts.board_client import BoardContracts
 from protocol import store
 from protocol.board_deployment import BoardRecord
 from sims import rundir
-
-TOKEN = 10**18
+from sims.processes import TOKEN
 
 
 def tables(board: BoardContracts, models: Path, evaluate, dim: int, addresses: Sequence[str], roles: Sequence[str],
