@@ -1,8 +1,8 @@
 """Throughput of the FAR-SIGN report board: accepted reports per second on anvil and on the embedded EVM (revm)
 against MemoryBoard, the in-process board, measured in the same run with the same posts (10 nodes posting in
 turn from this one process, each report a fresh set of values at the latest version; the server's side, reading
-the posts back from the events, timed apart). Gas per report is printed too. Ten posting processes are the
-swarm's part (not built for the board yet); this is the board's own cost.
+the posts back from the events, timed apart). Gas per report is printed too. This is the board's own cost;
+bench/bench_board_swarm.py has ten processes posting at once, each with its own key.
 
     python bench/bench_board.py [--reports 300] [--values 100] [--no-anvil]
 """

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -32,6 +32,8 @@ class DeploymentError(ValueError):
 
 class DeploymentRecord(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    CONTRACTS: ClassVar[tuple[str, ...]] = CONTRACTS  # what `check` holds against the chain
+    WRITER: ClassVar[str] = "`deml deploy`"  # the command that writes such a file, for the refusals' hint
 
     version: Literal[1] = 1
     chain_id: int
@@ -62,33 +64,36 @@ class DeploymentRecord(BaseModel):
         return self.token if name == "reward_token" else self.coordinator
 
 
-def load(path: Path) -> DeploymentRecord:
+Record = TypeVar("Record", bound=BaseModel)
+
+
+def load(path: Path, kind: type[Record] = DeploymentRecord) -> Record:
+    """The record of `kind` (the round coordinator's, or protocol.board_deployment's for the report board)."""
     try:
-        return DeploymentRecord.model_validate_json(Path(path).read_text())
+        return kind.model_validate_json(Path(path).read_text())
     except OSError as exc:
-        raise DeploymentError(f"--deployment {path}: cannot read it ({exc.strerror}); give the file `deml deploy` "
+        raise DeploymentError(f"--deployment {path}: cannot read it ({exc.strerror}); give the file {kind.WRITER} "
                               f"wrote") from None
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "(file)"
-        raise DeploymentError(f"--deployment {path}: not a deployment file ({where}: {err['msg']}); give the file "
-                              f"`deml deploy` wrote") from None
+        raise DeploymentError(f"--deployment {path}: not a deployment file of this kind ({where}: {err['msg']}); "
+                              f"give the file {kind.WRITER} wrote") from None
 
 
-def save(record: DeploymentRecord, path: Path) -> Path:
+def save(record: BaseModel, path: Path) -> Path:
     path = Path(path)
     path.write_text(json.dumps(record.model_dump(), indent=2) + "\n")
     return path
 
 
-def check(record: DeploymentRecord, path: Path, chain_id: int, code: dict[str, str],
-          artifacts: dict[str, str]) -> None:
+def check(record, path: Path, chain_id: int, code: dict[str, str], artifacts: dict[str, str]) -> None:
     """Refuse (DeploymentError) a record that does not describe this chain: `code` maps each contract to the
     keccak256 of the code now at its address (hex; that of b"" where none), `artifacts` to this checkout's build."""
     if chain_id != record.chain_id:
         raise DeploymentError(f"--deployment {path}: made on chain id {record.chain_id}, but the chain reached has "
                               f"chain id {chain_id}; give that chain's deployment file, or deploy afresh")
-    for name in CONTRACTS:
+    for name in record.CONTRACTS:
         if code[name] != record.code[name]:
             what = "no contract" if code[name] == EMPTY_CODE else "other code"
             raise DeploymentError(f"--deployment {path}: {what} at the {name} address {record.address(name)} on this "

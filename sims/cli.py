@@ -162,12 +162,20 @@ def sim_show(name: str = typer.Argument(..., help="experiment name (see deml sim
 
 # ------------------------------------------------------------------------------------- actors as processes
 SWARM_CHAIN_HELP = "anvil (a managed devnet, started and stopped by this command), a node's URL, or embedded"
-WORKLOAD_HELP = "quad3d or scalar1d"
+WORKLOAD_HELP = "quad3d or scalar1d; --mode farsign: synthetic-logreg, mnist-logreg or rosenbrock"
 SET_HELP = "a setting of the workload, as in deml sim quad3d (repeatable)"
 HONEST_HELP = "honest nodes of the swarm (the game VISTA's table and a rational node assume)"
 ADVERSARIES_HELP = "adversarial nodes of the swarm (idem)"
 STATS_HELP = "write where this process's time went (seconds per part) as JSON to this file"
 PATIENCE_HELP = "seconds of retries (doubling pauses) with a chain or store that stopped answering, then exit 3"
+
+
+MODE_HELP = "rounds (VISTA's on-chain rounds) or farsign (asynchronous reports on the FAR-SIGN report board)"
+
+
+def _mode(mode: str) -> None:
+    if mode not in ("rounds", "farsign"):
+        raise ConfigError(f"--mode {mode!r}: unknown; use rounds or farsign")
 
 
 def _swarmed(workload: str, set_: list[str], honest: int, adversaries: int, seed: int):
@@ -213,12 +221,18 @@ def coordinator_run(
     deployment: Path = typer.Option(..., help="the file `deml deploy` wrote"),
     participants: Path = typer.Option(..., help="one node a line: ADDRESS [ROLE]; the candidates of every round"),
     workload: str = typer.Option(..., help=WORKLOAD_HELP),
-    rounds: int = typer.Option(..., min=1, help="rounds to settle on chain (all of them, counting earlier runs')"),
+    rounds: Optional[int] = typer.Option(None, min=1, help="rounds to settle on chain (all of them, counting earlier "
+                                         "runs'); --mode rounds"),
     method: str = typer.Option("vista", help="vista, or eta=X for a constant threshold"),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP),
     honest: int = typer.Option(1, min=0, help=HONEST_HELP),
     adversaries: int = typer.Option(4, min=0, help=ADVERSARIES_HELP),
     seed: int = typer.Option(0, help="the run's seed (the same as the nodes')"),
+    mode: str = typer.Option("rounds", help=MODE_HELP),
+    reports: Optional[int] = typer.Option(None, min=1, help="--mode farsign: stop once this many reports are applied"),
+    duration: Optional[float] = typer.Option(None, min=0, help="--mode farsign: or after this many seconds"),
+    publish_every: int = typer.Option(5, min=1, help="--mode farsign: publish a model version every this many "
+                                      "applied reports"),
     owner_key: Optional[Path] = typer.Option(None, help="the owner's key file (default: beside the deployment file)"),
     out: Optional[Path] = typer.Option(None, help=OUT_HELP.format("coordinator") + "; the same directory with "
                                        "the same arguments resumes"),
@@ -233,11 +247,25 @@ def coordinator_run(
     stats: Optional[Path] = typer.Option(None, help=STATS_HELP),
 ):
     """Run (or resume) the data collector: VISTA, each round's model published to its store, rounds opened for
-    the participants, settled, read back from the chain's events. Restart-safe."""
+    the participants, settled, read back from the chain's events (--mode farsign: the FAR-SIGN server fed by the
+    report board's posts, each model version published to its store and on chain). Restart-safe."""
     with user_errors():
         from sims import processes
 
         try:
+            _mode(mode)
+            if mode == "farsign":
+                from sims import board_processes
+
+                if out is None:
+                    raise ConfigError("--out: --mode farsign keeps its model store there; give a directory")
+                board_processes.coordinator_run(
+                    deployment, participants, _swarmed(workload, set_, honest, adversaries, seed), reports=reports,
+                    duration=duration, every=publish_every, owner_key=owner_key, out=out, store_port=store_port,
+                    chain=chain, patience=patience, stats=stats, say=lambda line: typer.echo(line))
+                return
+            if rounds is None:
+                raise ConfigError("--rounds: missing; give the rounds to settle, e.g. --rounds 20")
             processes.coordinator_run(
                 deployment, participants, _swarmed(workload, set_, honest, adversaries, seed), rounds=rounds,
                 method=method, owner_key=owner_key, out=out, force=force, store_port=store_port, grace=grace,
@@ -257,9 +285,14 @@ def node_run(
     deployment: Path = typer.Option(..., help="the file `deml deploy` wrote"),
     key: Path = typer.Option(..., help="this node's key file (one hex private key, mode 0600)"),
     role: str = typer.Option(..., help="honest, rational, sign-flip, ipm, alie, gaussian, mimic, non-finite or "
-                             "threshold-hugging"),
+                             "threshold-hugging; --mode farsign: fo, zo, flood or an attack (sign-flip, large-value, "
+                             "nan, inf, random-signs, opposite-mean, stale-replay, ...)"),
     workload: str = typer.Option(..., help=WORKLOAD_HELP),
-    store: str = typer.Option(..., help="the data collector's model store, http://127.0.0.1:PORT"),
+    store: Optional[str] = typer.Option(None, help="the data collector's model store, http://127.0.0.1:PORT "
+                                        "(--mode farsign: default the deployment file's)"),
+    mode: str = typer.Option("rounds", help=MODE_HELP),
+    delay: str = typer.Option("none", help="--mode farsign: pause per report, KIND[:MEAN[:SHAPE]] seconds (none, "
+                              "constant, exponential, lognormal, pareto), seeded per node"),
     shard: str = typer.Option("0/1", help="i/n: this node's data shard and index (keys its randomness)"),
     device: str = typer.Option("auto", help="auto, cpu or cuda (workloads that compute on a device)"),
     seed: int = typer.Option(0, help="the run's seed"),
@@ -282,6 +315,17 @@ def node_run(
         stopped = []
         signal.signal(signal.SIGTERM, lambda *_: stopped.append(True))
         try:
+            _mode(mode)
+            if mode == "farsign":
+                from sims import board_processes
+
+                board_processes.node_run(
+                    deployment, key, role, _swarmed(workload, set_, honest, adversaries, seed), store=store,
+                    delay=delay, join_timeout=join_timeout, chain=chain, stats=stats, patience=patience,
+                    say=lambda line: typer.echo(line), stop=lambda: bool(stopped))
+                return
+            if store is None:
+                raise ConfigError("--store: missing; give the data collector's model store, http://127.0.0.1:PORT")
             processes.node_run(deployment, key, role, _swarmed(workload, set_, honest, adversaries, seed),
                                store=store, shard=processes.parse_shard(shard), device=device, collude=collude,
                                join_timeout=join_timeout, chain=chain, stats=stats, patience=patience,
@@ -299,8 +343,10 @@ def swarm_run(
     workload: str = typer.Option("quad3d", help=WORKLOAD_HELP),
     honest: int = typer.Option(1, min=0, help="honest nodes"),
     adversaries: int = typer.Option(4, min=0, help="adversarial nodes (may be the majority)"),
-    attack: str = typer.Option("rational", help="the adversaries' role: rational, sign-flip, ipm, alie, gaussian, "
-                               "mimic, non-finite or threshold-hugging"),
+    attack: Optional[str] = typer.Option(None, help="the adversaries' role: rational (the default), sign-flip, ipm, "
+                                         "alie, gaussian, mimic, non-finite or threshold-hugging; --mode farsign: "
+                                         "sign-flip (the default), large-value, nan, inf, random-signs, "
+                                         "opposite-mean, stale-replay, ..."),
     collude: bool = typer.Option(True, help="adversaries draw one shared point (--no-collude: each its own)"),
     rounds: int = typer.Option(100, min=1, help="rounds"),
     method: str = typer.Option("vista", help="vista, or eta=X for a constant threshold"),
@@ -315,13 +361,29 @@ def swarm_run(
     grace: float = typer.Option(5.0, min=0, help="seconds without a new commit or reveal before the devnet is "
                                 "mined past a window"),
     stats: Optional[Path] = typer.Option(None, help="write where each process's time went into this folder"),
+    mode: str = typer.Option("rounds", help=MODE_HELP),
+    reports: Optional[int] = typer.Option(None, min=1, help="--mode farsign: stop once this many reports are applied"),
+    duration: Optional[float] = typer.Option(None, min=0, help="--mode farsign: or after this many seconds"),
+    delay: str = typer.Option("pareto:0.5:2", help="--mode farsign: each node's pause per report, "
+                              "KIND[:MEAN[:SHAPE]] seconds, seeded per node (stragglers)"),
+    publish_every: int = typer.Option(5, min=1, help="--mode farsign: a model version every this many reports"),
 ):
     """Deploy (or attach), start the data collector and HONEST + ADVERSARIES node processes (each its own key),
-    show a live table, and write the run directory from the chain's events."""
+    show a live table, and write the run directory from the chain's events. --mode farsign: the same with the
+    FAR-SIGN report board (asynchronous reports, no rounds)."""
     with user_errors():
+        _mode(mode)
+        if mode == "farsign":
+            from sims.board_swarm import BoardPlan, run_board_swarm
+
+            w = "mnist-logreg" if workload == "quad3d" else workload  # quad3d is the round mode's default
+            run_board_swarm(BoardPlan(_swarmed(w, set_, honest, adversaries, seed), attack or "sign-flip", reports,
+                                      duration, delay, publish_every), chain=chain, out=out, force=force)
+            return
         from sims.swarm import Plan, run_swarm
 
-        plan = Plan(_swarmed(workload, set_, honest, adversaries, seed), attack, collude, rounds, method, grace)
+        plan = Plan(_swarmed(workload, set_, honest, adversaries, seed), attack or "rational", collude, rounds, method,
+                    grace)
         run_swarm(plan, chain=chain, deployment=deployment, ray_address=ray, out=out, force=force, stats=stats)
 
 

@@ -1,0 +1,252 @@
+"""FAR-SIGN on a report board as real processes on anvil (issue 13): the data collector (`coordinator run --mode
+farsign`) and node processes (`node run --mode farsign`, each with its own key), on the noisy 4-D Rosenbrock
+workload. Every published version is held, bit for bit, to the pure server's replay of the board's events
+(board_server.replay), through the faults: a node killed, the data collector killed (SIGKILL) and started again, a
+flooder, a NaN reporter and a store that serves another model."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from contracts.board_client import BoardContracts, open_board
+from contracts.chain import connect
+from contracts.client import Contract
+from coordinator import farsign
+from coordinator.board_server import replay
+from protocol import store
+from protocol.board_deployment import BoardRecord
+from protocol.deployment import load
+from protocol.digest import params_digest
+from protocol.ledger import LedgerError
+from sims.board_processes import board_params, deploy_board_file
+from sims.board_workloads import build
+from sims.processes import new_key, write_participants
+from sims.swarm import spawn
+from tests.swarm.conftest import _free_port
+from tests.swarm.test_processes import deml
+
+pytestmark = [pytest.mark.anvil, pytest.mark.slow]
+WAIT = 240.0  # seconds allowed for anything awaited: generous, the machine may be loaded
+SEED = 5
+
+
+class BoardRig:
+    def __init__(self, url: str, folder: Path, roles: list[str], params=None):
+        self.folder, self.roles = folder, roles
+        self.params = params or board_params(window_blocks=20, max_posts=5)
+        self.store_port = _free_port()
+        self.deployment = folder / "board.json"
+        deploy_board_file(connect(url), self.deployment, self.params, stake=self.params.max_posts *
+                          self.params.min_stake, store=f"http://127.0.0.1:{self.store_port}")
+        self.record = load(self.deployment, BoardRecord)
+        (folder / "keys").mkdir()
+        self.keys = [folder / "keys" / f"node-{i}.key" for i in range(len(roles))]
+        self.addresses = [new_key(k).address for k in self.keys]
+        self.participants = write_participants(folder / "participants.txt", self.addresses, roles)
+        self.common = ["--mode", "farsign", "--deployment", str(self.deployment), "--workload", "rosenbrock",
+                       "--honest", str(len(roles)), "--adversaries", "0", "--seed", str(SEED)]
+        self.procs: list[subprocess.Popen] = []
+        self.board = BoardContracts(*_contracts(connect(url), self.record))
+
+    def coordinator(self, reports: int, every: int = 3, log: str = "dc.log") -> subprocess.Popen:
+        return self._start(["coordinator", "run", *self.common, "--participants", str(self.participants), "--reports",
+                            str(reports), "--publish-every", str(every), "--out", str(self.folder / "dc"),
+                            "--store-port", str(self.store_port)], log)
+
+    def node(self, i: int, *extra: str) -> subprocess.Popen:
+        return self._start(["node", "run", *self.common, "--key", str(self.keys[i]), "--role", self.roles[i],
+                            "--delay", "exponential:0.05", *extra], f"node-{i}.log")
+
+    def _start(self, args: list[str], log: str) -> subprocess.Popen:
+        proc = spawn(args, self.folder / log)
+        self.procs.append(proc)
+        return proc
+
+    def log(self, name: str) -> str:
+        return (self.folder / name).read_text()
+
+    def wait(self, what: str, predicate, timeout: float = WAIT):
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < deadline, f"{what}: not within {timeout:g} s; logs in {self.folder}"
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def assert_every_version_is_the_replay(self) -> list:
+        """Each Published digest is the digest of the pure server's replay of the first `updates` posts, and the
+        store holds those very bytes. Returns the published versions."""
+        posts, published = self.board.posts(), self.board.published()
+        work = build("rosenbrock", {}, workers=len(self.roles), adversaries=0, seed=SEED)
+        rule = farsign.rule(work.params())
+        for v in published:
+            state, _ = replay(rule, work.x0, posts[:v.updates], published, self.addresses, work.scale_bits)
+            assert params_digest(state.x) == v.digest, f"version {v.version} ({v.updates} updates)"
+            stored = (self.folder / "dc" / "store" / f"{v.digest.hex()}.npy").read_bytes()
+            assert np.array_equal(store.decode(stored, v.digest, work.dim), state.x)
+        return published
+
+
+def _contracts(chain, rec: BoardRecord):
+    return (chain, Contract(chain, "reward_token", rec.token), Contract(chain, "board", rec.board), rec.board_params,
+            rec.deploy_block)
+
+
+@pytest.fixture
+def board_rig(devnet, tmp_path):
+    made = []
+
+    def make(roles, **kw) -> BoardRig:
+        rig = BoardRig(devnet.url, tmp_path, roles, **kw)
+        made.append(rig)
+        return rig
+
+    yield make
+    for rig in made:
+        rig.stop()
+
+
+def test_a_run_on_anvil_is_its_replay_and_survives_a_dead_node_a_flooder_and_nan(board_rig):
+    """Four nodes: two first-order workers, a flooder and a NaN reporter. One worker is killed mid-run; the rest
+    go on, the flooder is rate limited while the others' posts are accepted in its windows, the NaN reports never
+    reach the board, and every published version is the replay of the posts it reflects."""
+    rig = board_rig(["fo", "fo", "flood", "nan"])
+    dc = rig.coordinator(reports=45)
+    nodes = [rig.node(i) for i in range(4)]
+    rig.wait("10 posts", lambda: rig.board.board.call("posts") >= 10)
+    nodes[1].kill()
+    nodes[1].wait()
+    killed_at = rig.board.chain.block_number
+    assert dc.wait(WAIT) == 0, rig.log("dc.log")[-2000:]
+    posts = rig.board.posts()
+    a = rig.addresses
+    assert not [p for p in posts if p.node == a[1] and p.block > killed_at]
+    assert [p for p in posts if p.node == a[0] and p.block > killed_at]  # the survivors went on
+    published = rig.assert_every_version_is_the_replay()
+    assert published[-1].updates == 45 and len(published) >= 15  # every 3 reports
+    # the flooder: refused as rate limited, never more than max_posts a window, and others accepted meanwhile
+    flood_log = rig.log("node-2.log")
+    assert "post refused (rate limited); going on" in flood_log
+    refused = [t.block for t in rig.board.chain.sent(rig.record.deploy_block, rig.board.chain.block_number, {a[2]})
+               if not t.ok]
+    assert refused
+    w = rig.params.window_blocks
+    others = [p.block for p in posts if p.node == a[0]]
+    assert any(r - w < b < r for r in refused for b in others)  # accepted in a window the flooder had used up
+    # the NaN reporter: one line each, nothing posted
+    assert "report not sent: it holds NaN" in rig.log("node-3.log")
+    assert not [p for p in posts if p.node == a[3]]
+    assert all(line.count("\n") == 0 for line in rig.log("node-3.log").splitlines())
+
+
+def test_the_data_collector_killed_and_started_again_ends_at_the_replay(board_rig):
+    """SIGKILL the data collector between two publishes; started again with the same arguments it rebuilds its
+    state from the board's events, and every version published before and after is the replay. A node whose store
+    serves another model refuses it in one line and posts nothing."""
+    rig = board_rig(["fo", "zo", "fo"])
+    fake, fake_url = _wrong_store()
+    try:
+        dc = rig.coordinator(reports=40, every=4, log="dc-1.log")
+        rig.node(0)
+        rig.node(1)
+        liar = rig.node(2, "--store", fake_url)
+        rig.wait("2 versions", lambda: len(rig.board.published()) >= 3)
+        dc.send_signal(signal.SIGKILL)
+        dc.wait()
+        before = rig.board.published()
+        rig.wait("posts after the kill", lambda: rig.board.board.call("posts") >= before[-1].updates + 6)
+        again = rig.coordinator(reports=40, every=4, log="dc-2.log")
+        assert again.wait(WAIT) == 0, rig.log("dc-2.log")[-2000:]
+        assert "rebuilt from the board's events" in rig.log("dc-2.log")
+        published = rig.assert_every_version_is_the_replay()
+        assert published[:len(before)] == before and published[-1].updates == 40
+        assert liar.poll() is None  # it goes on, waiting for a model it can trust
+        lines = [ln for ln in rig.log("node-2.log").splitlines() if "refused the store's model" in ln]
+        assert lines and "is not the round's params_digest" in lines[0]
+        assert not [p for p in rig.board.posts() if p.node == rig.addresses[2]]
+        assert [p for p in rig.board.posts() if p.node == rig.addresses[1]]  # the zeroth-order worker reports too
+    finally:
+        fake.shutdown()
+
+
+def test_wrong_length_and_bad_input_are_refused_with_their_reason(board_rig, tmp_path):
+    rig = board_rig(["fo", "fo"])
+    chain = connect(rig.record.rpc)
+    owner = open_board(chain, rig.record, rig.deployment, owner=_owner(rig))
+    dc = rig.coordinator(reports=1000)
+    node = rig.node(0)
+    rig.wait("a version", lambda: len(rig.board.published()) >= 1)
+    rig.wait("node 0 posting", lambda: rig.board.board.call("posts") >= 1)
+    from sims.processes import read_key
+
+    me = open_board(chain, rig.record, rig.deployment, account=read_key(rig.keys[0]))
+    with pytest.raises(LedgerError, match="bad report length"):
+        me.post(0, 0, np.zeros(3, dtype=np.int64))  # the block has 4 values
+    assert owner.assignment(rig.addresses[0]) == (0, 4)
+    done = deml("node", "run", *rig.common, "--key", str(rig.keys[1]), "--role", "fo", "--delay", "warp:1")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "--delay 'warp:1'" in done.stderr
+    done = deml("node", "run", *rig.common, "--key", str(rig.keys[1]), "--role", "bogus")
+    assert done.returncode == 2 and "--role 'bogus': unknown for --mode farsign" in done.stderr
+    node.kill()
+    dc.kill()
+
+
+def _owner(rig):
+    from sims.processes import owner_key_path, read_key
+
+    return read_key(owner_key_path(rig.deployment), "--owner-key")
+
+
+class _WrongModel(BaseHTTPRequestHandler):
+    """A store that answers every request with a well-formed 4-parameter model that is not the one asked for."""
+
+    def do_GET(self):  # noqa: N802
+        _, payload = store.encode(np.array([9.0, 9.0, 9.0, 9.0]))
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+def _wrong_store():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _WrongModel)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def test_the_swarm_command_writes_its_run_directory_from_the_events(tmp_path):
+    """`deml swarm run --mode farsign`: a managed anvil, the DC and 3 node processes; the run directory's tables
+    agree with the board's events; bad input is one line."""
+    out = tmp_path / "run"
+    done = deml("swarm", "run", "--mode", "farsign", "--workload", "rosenbrock", "--honest", "2", "--adversaries",
+                "1", "--attack", "sign-flip", "--reports", "30", "--delay", "exponential:0.05", "--out", str(out))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    evals, nodes = pd.read_parquet(out / "evals.parquet"), pd.read_parquet(out / "nodes.parquet")
+    assert evals["updates"].iloc[-1] == 30 and evals["version"].tolist() == list(range(len(evals)))
+    assert evals["test_loss"].notna().all() and evals["wall_s"].is_monotonic_increasing
+    assert nodes["role"].tolist() == ["fo", "fo", "sign-flip"] and nodes["accepted"].gt(0).all()
+    assert (nodes["tokens_earned"] == nodes["accepted"] * 0.01).all() and nodes["gas_paid"].gt(0).all()
+    assert (out / "accuracy.png").is_file() and (out / "config.json").is_file()
+    bad = deml("swarm", "run", "--mode", "farsign", "--workload", "rosenbrock", "--attack", "sign-flip",
+               "--out", str(tmp_path / "other"))
+    assert bad.returncode == 2 and "--reports / --duration" in bad.stderr and "Traceback" not in bad.stderr
