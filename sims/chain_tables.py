@@ -7,8 +7,8 @@ says is what the chain says, not what some process remembers.
 - `nodes.parquet`: one row per node per round, the schema of every run (sims/node_table.py, what `deml analyse`
   reads), with `gas` what the node's own transactions in the round's blocks used (failed ones included) and
   `attack` the role it played;
-- `gas.parquet`: one row per round and phase (`open`, `commit`, `reveal`, `finalize`; `failed` for refused
-  transactions), summed over the round's transactions;
+- `gas.parquet`: one row per round and phase (`open`, `commit`, `reveal`, `finalize`; in sketched rounds `seed`,
+  `confirm` and `proof`; `failed` for refused transactions), summed over the round's transactions;
 - the plots of `deml sim`, `gas.png`, and `report.html`.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ from sims.vista_experiments import Record, plot_rounds, summarise, vista_tables
 from sims.workloads import DcSide
 
 PHASES = {"RoundOpened": "open", "Committed": "commit", "Revealed": "reveal", "Finalized": "finalize",
-          "Expired": "finalize"}
+          "Expired": "finalize", "SeedRevealed": "seed", "Confirmed": "confirm", "Disproved": "proof"}
 HONEST = "honest"
 
 

@@ -354,6 +354,8 @@ def swarm_run(
     chain: str = typer.Option("anvil", help=SWARM_CHAIN_HELP),
     deployment: Optional[Path] = typer.Option(None, help="attach to this deployment (its owner key beside it) "
                                               "instead of deploying"),
+    owner_key: Optional[Path] = typer.Option(None, help="the data collector's key file when the swarm deploys "
+                                             "(default: a fresh key, written beside the deployment file)"),
     ray: Optional[str] = typer.Option(None, "--ray", help="run the nodes as actors of the Ray cluster at ADDRESS"),
     out: Optional[Path] = typer.Option(None, help=OUT_HELP.format("swarm")),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
@@ -384,7 +386,8 @@ def swarm_run(
 
         plan = Plan(_swarmed(workload, set_, honest, adversaries, seed), attack or "rational", collude, rounds, method,
                     grace)
-        run_swarm(plan, chain=chain, deployment=deployment, ray_address=ray, out=out, force=force, stats=stats)
+        run_swarm(plan, chain=chain, deployment=deployment, ray_address=ray, out=out, force=force, stats=stats,
+                  owner_key=owner_key)
 
 
 @app.command()

@@ -14,7 +14,8 @@ Source = Literal["ball", "lenet"]
 class VistaMnistConfig(VistaConfig):
     runs: int = Field(1, ge=1, description="independent runs per method (each a LeNet: one by default)")
     rounds: int = Field(2000, ge=1, description="rounds per run")
-    model: Literal["lenet", "mlp"] = Field("lenet", description="LeNet-5 (61,706 parameters) or an MLP")
+    model: Literal["lenet", "mlp", "logreg"] = Field("lenet", description="LeNet-5 (61,706 parameters), an MLP, or "
+                                                     "logistic regression (7,850 on MNIST)")
     hidden: int = Field(64, ge=1, description="MLP hidden width")
     dataset: Literal["mnist", "synthetic"] = Field("mnist", description="synthetic: Gaussian clusters (mlp only)")
     data_dir: Optional[str] = Field(None, description="MNIST IDX files (default $DEML_DATA_DIR, then ./data)")

@@ -110,9 +110,11 @@ class Launched:
 
 
 def run_swarm(plan: Plan, *, chain: str, deployment: Path | None, ray_address: str | None, out: Path | None,
-              force: bool, stats: Path | None = None, console: Console | None = None) -> Path:
+              force: bool, stats: Path | None = None, console: Console | None = None,
+              owner_key: Path | None = None) -> Path:
     """The whole swarm; returns report.html. Ctrl-C stops every process it started and raises RunInterrupted
-    after writing the finished rounds."""
+    after writing the finished rounds. `owner_key`: the DC's key for a deployment the swarm makes (its sketched
+    rounds' projection seeds derive from it: the same key and seed, the same run)."""
     console = console or Console(stderr=True)
     plan.check()
     if ray_address is not None and chain == "embedded":
@@ -123,12 +125,17 @@ def run_swarm(plan: Plan, *, chain: str, deployment: Path | None, ray_address: s
     if out is not None and any((out / sub).exists() for sub in ("keys", "logs", "coordinator", "deployment.json")):
         raise ConfigError(f"--out {out}: holds an earlier swarm's keys, logs or deployment, which are never "
                           f"overwritten; give a new path")
+    if owner_key is not None and deployment is not None:
+        raise ConfigError("--owner-key with --deployment: an existing deployment's owner key lies beside its file; "
+                          "drop --owner-key")
+    if owner_key is not None:
+        read_key(owner_key, "--owner-key")  # a bad file fails here, before anything is started
     with ExitStack() as stack:
         url = _chain_url(chain, stack)
         out = rundir.prepare(out, "swarm", force=force)
         if url is None:
-            return _embedded(plan, out, console)
-        return _processes(plan, url, deployment, ray_address, out, stats, console, stack)
+            return _embedded(plan, out, console, owner_key)
+        return _processes(plan, url, deployment, ray_address, out, stats, console, stack, owner_key)
 
 
 def _chain_url(chain: str, stack: ExitStack) -> str | None:
@@ -148,7 +155,7 @@ def _chain_url(chain: str, stack: ExitStack) -> str | None:
 
 
 def _processes(plan: Plan, url: str, deployment: Path | None, ray_address: str | None, out: Path,
-               stats: Path | None, console: Console, stack: ExitStack) -> Path:
+               stats: Path | None, console: Console, stack: ExitStack, owner_key: Path | None) -> Path:
     from coordinator.store_server import read_report
     from sims.processes import deploy_contracts, opened, reach
     from sims.processes import _load as load_record
@@ -159,11 +166,12 @@ def _processes(plan: Plan, url: str, deployment: Path | None, ray_address: str |
     cfg = spec.config(plan.rounds)
     if deployment is None:
         deployment = out / "deployment.json"
-        deploy_contracts(target, deployment, owner_key=None, reward=cfg.reward, stake=10 * cfg.reward,
+        deploy_contracts(target, deployment, owner_key=owner_key, reward=cfg.reward, stake=10 * cfg.reward,
                          min_stake=2 * cfg.reward, slash_bps=5_000)
     # a deployment given is used with its owner key beside it (`deml deploy` wrote both)
+    owner_key = owner_key or owner_key_path(deployment)
     rec = load_record(deployment)
-    d = opened(target, rec, deployment, read_key(owner_key_path(deployment), "--owner-key"))
+    d = opened(target, rec, deployment, read_key(owner_key, "--owner-key"))
     side = get(spec.workload).dc(cfg, plan.method, rec)  # solves (and caches) the equilibrium table first
     keys = out / "keys"
     keys.mkdir()
@@ -194,6 +202,7 @@ def _processes(plan: Plan, url: str, deployment: Path | None, ray_address: str |
         launched.coordinator = spawn(
             ["coordinator", "run", *common, "--participants", str(participants), "--rounds", str(plan.rounds),
              "--method", plan.method, "--out", str(out / "coordinator"), "--store-port", str(store_port),
+             "--owner-key", str(owner_key),
              "--grace", str(plan.grace), "--join-timeout", str(plan.join_timeout), "--no-tables",
              *(["--stats", str(stats / "coordinator.json")] if stats else [])], logs / "coordinator.log")
         node_args = [[*common, "--key", str(keys / f"node-{i:02d}.key"), "--role", role, "--shard", f"{i}/{n}",
@@ -307,7 +316,7 @@ def _ray_nodes(launched: Launched, address: str, node_args: list[list[str]], log
 
 
 # ----------------------------------------------------------------------------------------- embedded chain
-def _embedded(plan: Plan, out: Path, console: Console) -> Path:
+def _embedded(plan: Plan, out: Path, console: Console, owner_key: Path | None) -> Path:
     """Every actor in this process: the embedded chain lives here. The same Service and Node code as the
     processes run, each node with its own key and its own Deployment object."""
     from contracts.chain import connect
@@ -325,7 +334,7 @@ def _embedded(plan: Plan, out: Path, console: Console) -> Path:
     chain = connect("embedded")
     keys = out / "keys"
     keys.mkdir()
-    d, rec = deploy_contracts(chain, out / "deployment.json", owner_key=None, reward=cfg.reward,
+    d, rec = deploy_contracts(chain, out / "deployment.json", owner_key=owner_key, reward=cfg.reward,
                               stake=10 * cfg.reward, min_stake=2 * cfg.reward, slash_bps=5_000)
     side = get(spec.workload).dc(cfg, plan.method, rec).keyed(d.owner.key)
     accounts = [new_key(keys / f"node-{i:02d}.key") for i in range(n)]

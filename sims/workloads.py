@@ -182,7 +182,9 @@ def _learning() -> tuple[Workload, ...]:
     return (LearningWorkload("mnist-lenet", "LeNet-5 (61,706 parameters) on MNIST, reports checked through "
                              "sketches", SwarmMnistConfig, (("model", "lenet"),)),
             LearningWorkload("mnist-mlp", "an MLP on MNIST (or synthetic data), reports checked through sketches",
-                             SwarmMnistConfig, (("model", "mlp"),)))
+                             SwarmMnistConfig, (("model", "mlp"),)),
+            LearningWorkload("mnist-logreg", "logistic regression on MNIST (7,850 parameters), reports checked "
+                             "through sketches", SwarmMnistConfig, (("model", "logreg"),)))
 
 
 WORKLOADS = {w.name: w for w in (

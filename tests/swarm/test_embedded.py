@@ -152,7 +152,7 @@ LEARNERS = ["honest", "honest", "rational", "rational"]
 
 
 def sketched_logs(tmp_path, crash: str | None) -> tuple[list, "Embedded"]:
-    """6 rounds of a sketched workload (an MLP of 490 parameters, 16-value sketches) on the embedded chain; with
+    """6 rounds of a sketched workload (an MLP of 506 parameters, 16-value sketches) on the embedded chain; with
     `crash`, the DC dies in round 3 just before that step (its exception stands for a SIGKILL: nothing after it
     runs) and a new service, from the chain and the store alone, finishes the run."""
     e = Embedded(LEARNERS, seed=4, workload="mnist-mlp", settings=SMALL_MLP).start(tmp_path)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sims.processes import new_key
 from tests.swarm.test_embedded import SMALL_MLP
 from tests.swarm.test_processes import deml
 
@@ -18,8 +19,9 @@ pytestmark = pytest.mark.anvil
 @pytest.mark.slow
 def test_a_learning_swarm_of_processes_on_anvil_equals_the_same_nodes_on_the_embedded_chain(tmp_path):
     sets = [x for k, v in SMALL_MLP.items() for x in ("--set", f"{k}={v}")]
+    dc_key = new_key(tmp_path / "dc.key")  # one DC: the sketches' projection seeds derive from its key
     common = ["swarm", "run", "--workload", "mnist-mlp", "--honest", "2", "--adversaries", "2", "--rounds", "5",
-              "--seed", "3", *sets]
+              "--seed", "3", "--owner-key", str(tmp_path / "dc.key"), *sets]
     runs = {}
     for chain in ("anvil", "embedded"):
         done = deml(*common, "--chain", chain, "--out", str(tmp_path / chain))
@@ -37,7 +39,7 @@ def test_a_learning_swarm_of_processes_on_anvil_equals_the_same_nodes_on_the_emb
     # every round was sketched: 16 of the model's values were checked on chain, the full reports went to the store
     config = json.loads((tmp_path / "anvil" / "config.json").read_text())
     assert config["config"]["sketch"] == 16 and config["config"]["model"] == "mlp"
-    assert config["nodes"][2]["role"] == "rational"
+    assert config["nodes"][2]["role"] == "rational" and config["deployment"]["owner"] == dc_key.address
     reports = list((tmp_path / "anvil" / "coordinator" / "store").glob("*.report"))
     assert len(reports) == 5 * 3  # two honest reports and the colluders' one, each round
-    assert all(f.stat().st_size == 4 * 490 for f in reports)  # the MLP's 490 parameters, packed
+    assert all(f.stat().st_size == 4 * 506 for f in reports)  # the MLP's 506 parameters, packed
