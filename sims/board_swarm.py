@@ -117,22 +117,22 @@ def run_board_swarm(plan: BoardPlan, *, chain: str, out: Path | None, force: boo
                                   f"{_last_line(logs / 'coordinator.log')} (log: {logs / 'coordinator.log'})")
         except KeyboardInterrupt:
             launched.stop()
-            frames = _write(out, board, work, addresses, plan.roles)
+            frames = _write(out, board, work, addresses, plan.roles, rec.owner)
             rundir.mark(out, "interrupted", interrupted=True)
             raise RunInterrupted(out, f"swarm: interrupted after {len(frames['evals'])} versions; every process it "
                                       f"started is stopped; the run directory is {out}/")
         launched.stop()
         wall = time.perf_counter() - t0
-        frames = _write(out, board, work, addresses, plan.roles)
+        frames = _write(out, board, work, addresses, plan.roles, rec.owner)
         rundir.mark(out, "complete", wall_s=round(wall, 1))
     _show(frames, console, wall)
     return out
 
 
-def _write(out: Path, board, work, addresses, roles) -> dict:
+def _write(out: Path, board, work, addresses, roles, owner: str) -> dict:
     from sims import board_tables
 
-    frames = board_tables.tables(board, out / "dc" / "store", work.evaluate, work.dim, addresses, roles)
+    frames = board_tables.tables(board, out / "dc" / "store", work.evaluate, work.dim, addresses, roles, owner=owner)
     board_tables.write(out, frames)
     return frames
 

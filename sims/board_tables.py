@@ -18,7 +18,8 @@ from sims.processes import TOKEN
 
 
 def tables(board: BoardContracts, models: Path, evaluate, dim: int, addresses: Sequence[str], roles: Sequence[str],
-           target: float = 0.8) -> dict[str, pd.DataFrame]:
+           target: float = 0.8, owner: str | None = None) -> dict[str, pd.DataFrame]:
+    """`owner`: the DC's address, whose transactions (publishes, grants, funding) are the summary's dc_gas."""
     chain = board.chain
     head = chain.block_number
     published, posts = board.published(), board.posts()
@@ -54,7 +55,8 @@ def tables(board: BoardContracts, models: Path, evaluate, dim: int, addresses: S
         "gas_per_report": float(nodes_df["gas_per_post"].mean()) if len(nodes_df) else np.nan,
         "best_acc": float(evals["test_acc"].max()) if len(evals) else np.nan,
         f"time_to_{target:g}_s": float(reached["wall_s"].iloc[0]) if len(reached) else np.nan,
-        "final_loss": float(evals["test_loss"].iloc[-1]) if len(evals) else np.nan}])
+        "final_loss": float(evals["test_loss"].iloc[-1]) if len(evals) else np.nan,
+        "dc_gas": sum(t.gas_used for t in chain.sent(board.deploy_block, head, {owner})) if owner else np.nan}])
     return {"evals": evals, "nodes": nodes_df, "summary": summary}
 
 

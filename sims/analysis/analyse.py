@@ -1,6 +1,7 @@
 """`deml analyse RUN_DIR ...`: the economics of finished runs into one output directory: summary.parquet (one row
 per source x (sweep) x method x run x node), summary.json (per source: per role, realised play against the
-solver, cost of progress, the chain balance check), PNGs, and a self-contained report.html."""
+solver, cost of progress, the chain balance check), modes.parquet (swarms on chain, round-based or FAR-SIGN: what
+each pays per unit of progress), PNGs, and a self-contained report.html."""
 from __future__ import annotations
 
 import html
@@ -12,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from sims import rundir
-from sims.analysis import figures, page, play, progress, tokens
+from sims.analysis import figures, modes, page, play, progress, tokens
 from sims.analysis.load import Run, load
 
 UNITS = {"tokens": "reward tokens (1 token = 10^18 base units)", "gas": "gas units",
@@ -138,20 +139,39 @@ class Source:
 
 
 def analyse(paths: list[Path], out: Path | None, gas_price: float) -> Path:
-    """Read every run (refusing bad input before anything is written), then write the output directory."""
-    runs = [load(p) for p in paths]
+    """Read every run (refusing bad input before anything is written), then write the output directory. Swarms on
+    chain with evaluations (round-based or FAR-SIGN's board) also go into modes.parquet: what each mode pays per
+    unit of progress (sims/analysis/modes.py)."""
+    boards = [modes.board_row(p) for p in paths if modes.is_board(p)]
+    runs = [load(p) for p in paths if not modes.is_board(p)]
     taken: set[str] = set()
     sources = [Source(run, _slug(run.name, taken), gas_price) for run in runs]
+    rows = [r for r in (modes.rounds_row(run) for run in runs) if r is not None] + [row for row, _ in boards]
     out = rundir.prepare(out, "analyse")
     frames = [s.nodes for s in sources]
-    summary = pd.concat(frames, ignore_index=True)
+    summary = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if "sweep" in summary.columns:
         summary["sweep"] = summary["sweep"].astype(str)
     summary.to_parquet(out / "summary.parquet", index=False)
+    by_mode = pd.DataFrame(rows)
+    if rows:
+        by_mode.to_parquet(out / "modes.parquet", index=False)
     (out / "summary.json").write_text(json.dumps({
         "gas_price_gwei": gas_price, "units": UNITS, "written": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "sources": [s.summary() for s in sources]}, indent=1, default=str) + "\n")
+        "sources": [s.summary() for s in sources], "modes": _records(by_mode if rows else None),
+        "farsign_roles": [_records(roles) for _, roles in boards]}, indent=1, default=str) + "\n")
     sections = []
+    if rows:
+        sections.append("<h2>Modes: what a unit of progress costs</h2><p class='note'>progress = test loss of the "
+                        "first evaluated model - that of the last; tokens = paid to all nodes; gas = every "
+                        "transaction of the run, the nodes' and the data collector's; per report = per report paid "
+                        "(a revealer of an accepted round, an accepted board post)</p>" + page.table(by_mode))
+    for row, roles in boards:
+        sections.append(f"<h2>{html.escape(row['source'])}</h2><p>FAR-SIGN on the report board: "
+                        f"{html.escape(row['workload'])}, {row['nodes']} nodes of which {row['adversaries']} "
+                        f"{html.escape(row['attack'])}, {html.escape(row['duration'])}</p><h3>Tokens per role</h3>"
+                        "<p class='note'>the board pays a fee per accepted report, whoever posts it</p>"
+                        + page.table(roles))
     for s in sources:
         images = {kind: "".join(page.image(p) for p in paths) for kind, paths in s.figures(out).items()}
         sections.append(s.section(images))

@@ -247,6 +247,19 @@ def test_the_swarm_command_writes_its_run_directory_from_the_events(tmp_path):
     assert nodes["role"].tolist() == ["fo", "fo", "sign-flip"] and nodes["accepted"].gt(0).all()
     assert (nodes["tokens_earned"] == nodes["accepted"] * 0.01).all() and nodes["gas_paid"].gt(0).all()
     assert (out / "accuracy.png").is_file() and (out / "config.json").is_file()
+    # its economics in `deml analyse`: what the mode paid per unit of progress, and each role
+    analysed = deml("analyse", str(out), "--out", str(tmp_path / "analysis"))
+    assert analysed.returncode == 0, analysed.stderr[-2000:]
+    (row,) = pd.read_parquet(tmp_path / "analysis" / "modes.parquet").to_dict("records")
+    dc_gas = int(pd.read_parquet(out / "summary.parquet")["dc_gas"].iloc[0])
+    # every accepted post is paid, also those after the 30th, which the DC no longer applied
+    assert row["mode"] == "farsign" and row["reports_paid"] == nodes["accepted"].sum() >= 30 and row["adversaries"] == 1
+    assert row["tokens"] == pytest.approx(0.01 * row["reports_paid"]) and dc_gas > 0
+    assert row["gas"] == nodes["gas_paid"].sum() + dc_gas
+    assert row["tokens_per_adversarial_node"] == pytest.approx(nodes["tokens_earned"].iloc[2])
+    assert row["progress"] == pytest.approx(evals["test_loss"].iloc[0] - evals["test_loss"].iloc[-1])
+    assert row["tokens_per_report"] == pytest.approx(0.01)
+    assert "Modes: what a unit of progress costs" in (tmp_path / "analysis" / "report.html").read_text()
     bad = deml("swarm", "run", "--mode", "farsign", "--workload", "rosenbrock", "--attack", "sign-flip",
                "--out", str(tmp_path / "other"))
     assert bad.returncode == 2 and "--reports / --duration" in bad.stderr and "Traceback" not in bad.stderr

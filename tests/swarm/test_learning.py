@@ -43,3 +43,14 @@ def test_a_learning_swarm_of_processes_on_anvil_equals_the_same_nodes_on_the_emb
     reports = list((tmp_path / "anvil" / "coordinator" / "store").glob("*.report"))
     assert len(reports) == 5 * 3  # two honest reports and the colluders' one, each round
     assert all(f.stat().st_size == 4 * 506 for f in reports)  # the MLP's 506 parameters, packed
+    # its economics in `deml analyse`: what the round mode paid per unit of progress
+    analysed = deml("analyse", str(tmp_path / "anvil"), "--out", str(tmp_path / "analysis"))
+    assert analysed.returncode == 0, analysed.stderr[-2000:]
+    (row,) = pd.read_parquet(tmp_path / "analysis" / "modes.parquet").to_dict("records")
+    paid = a["nodes"].groupby("node")["paid"].sum()
+    assert row["mode"] == "rounds" and row["nodes"] == 4 and row["adversaries"] == 2
+    assert row["reports_paid"] == int((a["nodes"]["paid"] > 0).sum()) and row["tokens"] == paid.sum()
+    assert row["tokens_per_adversarial_node"] == paid.iloc[2:].mean()
+    assert row["gas"] == pd.read_parquet(tmp_path / "anvil" / "gas.parquet")["gas"].sum() > 0
+    ev = a["evals"]
+    assert row["progress"] == pytest.approx(ev["test_loss"].iloc[0] - ev["test_loss"].iloc[-1]) > 0
