@@ -29,13 +29,11 @@ from protocol import store
 from sims.processes import new_key
 from sims.swarm import REPO
 from sims.workloads import get
-from tests.swarm.conftest import on_chain_balances, reference
+from tests.swarm.conftest import REWARD, STAKE, WAIT, deml, on_chain_balances, reference, swarm_run_is_the_engine
 
 pytestmark = pytest.mark.anvil
 
 ROLES = ["honest"] + ["rational"] * 4
-STAKE, REWARD = 10 * 10**18, 10**18
-WAIT = 240.0  # seconds allowed for anything a test awaits: generous, the machine may be loaded
 
 
 def from_chain(rig, n_rounds: int):
@@ -77,36 +75,14 @@ def record_of(rig, round_id: int):
     return found[round_id] if len(found) > round_id else None
 
 
-def deml(*args: str, timeout: float = WAIT) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "sims.cli", *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=REPO, env=env, stdin=subprocess.DEVNULL)
-
-
 # ------------------------------------------------------------------------------------------------ the swarm
 @pytest.mark.slow
 def test_deml_swarm_run_on_anvil_equals_the_in_process_engine(tmp_path):
     """`deml swarm run --chain anvil`: a managed anvil, the DC and 5 node processes; the run directory (built from
     the chain's events) says what the in-process engine says with the same seed; nothing is left running."""
     out, n = tmp_path / "swarm", 10
-    done = deml("swarm", "run", "--workload", "quad3d", "--honest", "1", "--adversaries", "4", "--rounds", str(n),
-                "--chain", "anvil", "--seed", "11", "--grace", "2", "--out", str(out))
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    accepted, loss, (tokens, stakes, pool) = reference(ROLES, n, seed=11)
-    r = pd.read_parquet(out / "rounds.parquet")
-    assert r["accepted"].tolist() == accepted and 0 < sum(accepted) < n  # both outcomes occur
-    assert np.array_equal(r["loss"].to_numpy(), loss)
-    nodes = pd.read_parquet(out / "nodes.parquet")
-    assert len(nodes) == n * 5 and set(nodes.columns) >= {"round", "address", "role", "committed", "revealed", "paid",
-                                                          "slashed", "gas"}
-    assert nodes["gas"].gt(0).all() and nodes["committed"].all() and nodes["revealed"].all()
-    assert nodes.groupby("round")["attack"].apply(list).tolist() == [ROLES] * n
-    per_node = nodes.groupby("node")[["paid", "slashed"]].sum()
-    assert [round(p * 10**6) * 10**12 for p in per_node["paid"]] == tokens  # tokens (floats) to wei, exactly
-    assert per_node["slashed"].eq(0).all() and stakes == [STAKE] * 5 and pool == 5 * REWARD * n - sum(tokens)
-    config = json.loads((out / "config.json").read_text())
-    assert config["status"] == "complete" and config["deployment"]["coordinator"].startswith("0x")
-    assert [x["role"] for x in config["nodes"]] == ROLES
+    config = swarm_run_is_the_engine(out, ROLES, n, seed=11)
+    accepted = pd.read_parquet(out / "rounds.parquet")["accepted"].tolist()
     left = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
     assert str(out) not in left  # the DC and every node stopped
     assert "anvil" not in left or config["deployment"]["rpc"].rsplit(":", 1)[1] not in left  # and its anvil
