@@ -7,9 +7,11 @@ export DEML_DATA_DIR
 
 .PHONY: install demo test test-fast bench mutate mutate-quick clean
 
+# the extras installed; CI adds ray (.ci/run), whose test (tests/swarm/test_ray.py) skips without it
+EXTRAS ?= test
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
 	touch $@
 
 install: $(VENV)/.installed

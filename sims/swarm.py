@@ -120,7 +120,7 @@ def run_swarm(plan: Plan, *, chain: str, deployment: Path | None, ray_address: s
     if ray_address is not None and chain == "embedded":
         raise ConfigError("--ray with --chain embedded: embedded nodes live in this process; use anvil or a URL")
     if ray_address is not None:
-        _ray_available()
+        _ray_available(ray_address)
     rundir.check(out, force=force)
     if out is not None and any((out / sub).exists() for sub in ("keys", "logs", "coordinator", "deployment.json")):
         raise ConfigError(f"--out {out}: holds an earlier swarm's keys, logs or deployment, which are never "
@@ -274,7 +274,26 @@ def _free_port() -> int:
 
 
 # ---------------------------------------------------------------------------------------------------- Ray
-def _ray_available() -> None:
+RAY_LOCAL_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def _loopback(address: str) -> bool:
+    """Whether a Ray address (HOST:PORT, ray://HOST:PORT) names this machine's loopback interface."""
+    import ipaddress
+
+    host = address.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _ray_available(address: str) -> None:
+    if _loopback(address):
+        # Ray swaps a loopback address for the machine's routable IP (ray/_private/services.py, get_node_ip_address)
+        # unless this is 0, and the driver would look for the head there; read when ray is imported, so set first.
+        # The head is started with it too (docs/cli.md)
+        os.environ.setdefault(RAY_LOCAL_ONLY, "0")
     try:
         import ray  # noqa: F401
     except ImportError:

@@ -3,13 +3,17 @@ and the actors started as real processes (`python -m sims.cli coordinator run | 
 at the end; and the in-process engine's run of the same swarm, to hold the processes to."""
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from contracts import anvil
@@ -18,9 +22,12 @@ from contracts.client import attach, rounds
 from coordinator.memory_ledger import MemoryLedger
 from nodes.swarm import Swarm, node_addresses
 from sims.processes import deploy_contracts, new_key, write_participants
-from sims.swarm import spawn
+from sims.swarm import REPO, spawn
 from sims.vista_experiments import Record, play
 from sims.workloads import get
+
+WAIT = 240.0  # seconds allowed for anything a test awaits: generous, the machine may be loaded
+STAKE, REWARD = 10 * 10**18, 10**18
 
 
 @dataclass
@@ -153,3 +160,36 @@ def reference(roles: list[str], rounds: int, seed: int = 0):
 def on_chain_balances(d, addresses: list[str]):
     tokens, stakes, pool = d.accounts(addresses)
     return list(tokens), list(stakes), pool
+
+
+def deml(*args: str, timeout: float = WAIT) -> subprocess.CompletedProcess:
+    """`python -m sims.cli ARGS` from the repository, output captured."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "sims.cli", *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=REPO, env=env, stdin=subprocess.DEVNULL)
+
+
+def swarm_run_is_the_engine(out: Path, roles: list[str], n: int, seed: int, *extra: str) -> dict:
+    """`deml swarm run --chain anvil` (1 honest, the rest `rational` colluding) with `extra` options: its run
+    directory (built from the chain's events) says what the in-process engine says with the same seed; returns
+    its config.json."""
+    done = deml("swarm", "run", "--workload", "quad3d", "--honest", "1", "--adversaries", str(len(roles) - 1),
+                "--rounds", str(n), "--chain", "anvil", "--seed", str(seed), "--grace", "2", "--out", str(out), *extra)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    accepted, loss, (tokens, stakes, pool) = reference(roles, n, seed=seed)
+    r = pd.read_parquet(out / "rounds.parquet")
+    assert r["accepted"].tolist() == accepted and 0 < sum(accepted) < n  # both outcomes occur
+    assert np.array_equal(r["loss"].to_numpy(), loss)
+    nodes = pd.read_parquet(out / "nodes.parquet")
+    assert len(nodes) == n * len(roles) and set(nodes.columns) >= {"round", "address", "role", "committed",
+                                                                   "revealed", "paid", "slashed", "gas"}
+    assert nodes["gas"].gt(0).all() and nodes["committed"].all() and nodes["revealed"].all()
+    assert nodes.groupby("round")["attack"].apply(list).tolist() == [roles] * n
+    per_node = nodes.groupby("node")[["paid", "slashed"]].sum()
+    assert [round(p * 10**6) * 10**12 for p in per_node["paid"]] == tokens  # tokens (floats) to wei, exactly
+    assert per_node["slashed"].eq(0).all() and stakes == [STAKE] * len(roles)
+    assert pool == len(roles) * REWARD * n - sum(tokens)
+    config = json.loads((out / "config.json").read_text())
+    assert config["status"] == "complete" and config["deployment"]["coordinator"].startswith("0x")
+    assert [x["role"] for x in config["nodes"]] == roles
+    return config
