@@ -6,7 +6,8 @@ schedules agree by construction.
 Workloads (settings: the fields of sims.farsign_config's MnistConfig, or AsyncConfig for `rosenbrock`, by --set):
 - `rosenbrock`: the noisy 4-D Rosenbrock function of farsign-rates (no torch; for tests);
 - `synthetic-logreg`: logistic regression on Gaussian class clusters (20 features, 10 classes: d = 210);
-- `mnist-logreg`: logistic regression on MNIST (d = 7,850; needs the IDX files: data_dir or $DEML_DATA_DIR).
+- `mnist-logreg`: logistic regression on MNIST (d = 7,850; needs the IDX files: data_dir or $DEML_DATA_DIR);
+- `mnist-mlp`: the MLP of farsign-mnist on MNIST (784-`hidden`-10, d = 50,890 at the default 64 hidden units).
 
 Roles: `fo` and `zo` (honest first- and zeroth-order workers), `flood` (honest values, posted as fast as the
 board takes them: no delay, whatever the refusals), and every attack of farsign-mnist (nodes/farsign_attacks.py,
@@ -25,7 +26,7 @@ from nodes.farsign_workers import FirstOrder, Respond, WithAdversaries, ZerothOr
 from sims.config import ConfigError, resolve
 from sims.farsign_config import AsyncConfig, AttackName, MnistConfig
 
-WORKLOADS = ("rosenbrock", "synthetic-logreg", "mnist-logreg")
+WORKLOADS = ("rosenbrock", "synthetic-logreg", "mnist-logreg", "mnist-mlp")
 ATTACKS = tuple(a for a in AttackName.__args__ if a != "none")  # type: ignore[attr-defined]
 ROLES = ("fo", "zo", "flood", *ATTACKS)
 DELAY_KINDS = ("none", "constant", "exponential", "lognormal", "pareto")
@@ -92,11 +93,11 @@ def build(name: str, settings: dict, *, workers: int, adversaries: int, seed: in
         f = Rosenbrock(4)
         return BoardWorkload(name, cfg, f.init(1)[0], NoisyObjective(f, 1.0),
                              lambda x: (float("nan"), float(f.loss(x[None, :])[0])))
-    cfg = resolve(MnistConfig, {**base, "dataset": "mnist" if name == "mnist-logreg" else "synthetic", **settings})
-    return _logreg(name, cfg)
+    cfg = resolve(MnistConfig, {**base, "dataset": "synthetic" if name == "synthetic-logreg" else "mnist", **settings})
+    return _supervised(name, cfg, "mlp" if name == "mnist-mlp" else "logreg")
 
 
-def _logreg(name: str, cfg: MnistConfig) -> BoardWorkload:
+def _supervised(name: str, cfg: MnistConfig, kind: str) -> BoardWorkload:
     import torch
 
     from nodes import data as datasets
@@ -112,7 +113,7 @@ def _logreg(name: str, cfg: MnistConfig) -> BoardWorkload:
     pick = np.random.default_rng(cfg.seed).permutation(len(ds.y_test))[:cfg.test_size]
     x_test, y_test = ds.x_test[pick], ds.y_test[pick]
     torch.manual_seed(cfg.seed)
-    model = FlatModel(MODELS["logreg"](ds.features, 10))
+    model = FlatModel(MODELS[kind](ds.features, 10, **({"hidden": cfg.hidden} if kind == "mlp" else {})))
     task = SupervisedTask(model, ds.x_train, ds.y_train, datasets.shards(len(ds.y_train), cfg.workers, cfg.seed),
                           cfg.batch)
     return BoardWorkload(name, cfg, model.initial(), task, lambda x: model.evaluate(x, x_test, y_test))

@@ -31,7 +31,7 @@ from sims.board_workloads import build
 from sims.processes import new_key, write_participants
 from sims.swarm import spawn
 from tests.swarm.conftest import _free_port
-from tests.swarm.test_processes import deml
+from tests.swarm.conftest import deml
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
 WAIT = 240.0  # seconds allowed for anything awaited: generous, the machine may be loaded

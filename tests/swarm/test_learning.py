@@ -11,7 +11,7 @@ import pytest
 
 from sims.processes import new_key
 from tests.swarm.test_embedded import SMALL_MLP
-from tests.swarm.test_processes import deml
+from tests.swarm.conftest import deml
 
 pytestmark = pytest.mark.anvil
 
