@@ -40,7 +40,7 @@ class LearningWorkload(Workload):
         from nodes.workloads import LearningSwarm, ReferenceTask
         from sims.vista_experiments import TOKEN, VistaSetup, methods
 
-        prep, table = _prepared(cfg)
+        prep, table = prepared(cfg)
         names, control = methods(cfg, table)
         reward = int(cfg.reward * TOKEN)
         proto = ProtocolConfig(delta=prep.delta, reward=reward, stake=10 * reward, min_stake=2 * reward,
@@ -75,7 +75,7 @@ class LearningWorkload(Workload):
         except ValueError as exc:
             raise ConfigError(f"--{exc}") from None
         if role != "honest":  # the adversary's knowledge: the DC's calibration, table and sample (worst case)
-            prep, table = _prepared(cfg.model_copy(update={"device": str(dev)}))
+            prep, table = prepared(cfg.model_copy(update={"device": str(dev)}))
             work, reference = prep.workload, prep.own[:cfg.reference]
             strategy = attack(role, prep.delta, lambda: RationalAdversary(table))
             read = announcement(cfg.eta_grid(), prep.delta)
@@ -105,7 +105,7 @@ def _ignored(tau_fx: int, scale_bits: int) -> tuple[np.ndarray, np.ndarray]:
     return np.array([codec.decode(tau_fx, scale_bits)]), np.zeros(1, dtype=np.int64)
 
 
-def _prepared(cfg: SwarmMnistConfig):
+def prepared(cfg: SwarmMnistConfig):
     """The DC's preparation (data, calibrated Delta) and the equilibrium table of the sketched check (both cached
     on disk, so a swarm's processes compute them once)."""
     from economics import solve

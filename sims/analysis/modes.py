@@ -63,9 +63,10 @@ def rounds_row(run: Run) -> dict | None:
         return None
     n = run.nodes
     per_node = n.groupby("node", sort=True)["paid"].sum()
-    honest = n.groupby("node", sort=True)["adversary"].first() == 0
+    honest = n.groupby("node", sort=True)["role"].first().astype(str) == "honest"
     cfg = run.doc.get("config", {})
-    row = {"source": run.name, "mode": "rounds", "workload": cfg.get("model", run.experiment),
+    workload = f"{cfg['dataset']}-{cfg['model']}" if "model" in cfg else run.experiment
+    row = {"source": run.name, "mode": "rounds", "workload": workload,
            "attack": run.doc.get("attack", ""), **_sides(per_node, honest), "reports_paid": int((n["paid"] > 0).sum()),
            "tokens": float(per_node.sum()), "gas": int(run.gas["gas"].sum()),
            "duration": f"{int(n['round'].max())} rounds", **_progress(pd.read_parquet(evals_path))}

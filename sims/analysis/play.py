@@ -35,6 +35,11 @@ def equilibrium_table(run: Run, config: dict):
     from sims.vista_config import Quad3dConfig
     from sims.vista_experiments import game
 
+    if run.experiment == "swarm" and "model" in config:  # a learning workload: the sketched check's table
+        from sims.mnist_config import SwarmMnistConfig
+        from sims.mnist_swarm import prepared
+
+        return prepared(SwarmMnistConfig(**config))[1]  # cached on disk by the run that played it
     # the demo and a swarm run the objective engine with an ObjectiveConfig of their own (no catalogue entry)
     cls = Quad3dConfig if run.experiment in ("demo", "swarm") else registry.get(run.experiment).config
     cfg = cls(**config)
