@@ -26,12 +26,9 @@ from nodes.farsign_workers import Respond
 from protocol import codec
 from protocol.board import Published
 from protocol.ledger import LedgerError
-from protocol.process import Patience, Stopwatch
+from protocol.process import NotAdmitted, Patience, Stopwatch
 from protocol.store import StoreClient, StoreError
 
-
-class NotAdmitted(Exception):
-    """No stake was granted to this key, or no direction block assigned to it, within the time allowed."""
 
 
 class BoardNodeProcess:
@@ -99,10 +96,7 @@ class BoardNodeProcess:
                 self.patience.ok()
             except OSError as exc:  # the chain, its websocket or the store stopped answering
                 self._close()
-                what = "store" if str(exc).startswith("store") else f"chain {self.chain.target}"
-                if self.patience.failures == 0:
-                    self.say(f"lost the {what} ({type(exc).__name__}); retrying for up to {self.patience.seconds:g} s")
-                self.patience.failed(what, exc)
+                self.patience.lost(exc, self.chain.target, self.say)
         self._close()
 
     def step(self, rng: np.random.Generator, poll: float = 0.5) -> bool:

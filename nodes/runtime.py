@@ -30,7 +30,7 @@ from nodes.seeds import coalition_rng, node_rng
 from protocol import codec, sketch
 from protocol.commitment import commitment, keccak
 from protocol.ledger import DuplicateMessage, LedgerError, WindowError
-from protocol.process import Patience, Stopwatch
+from protocol.process import NotAdmitted, Patience, Stopwatch
 from protocol.store import StoreClient
 
 
@@ -55,9 +55,6 @@ class Announcement(Protocol):
 
     def __call__(self, tau_fx: int, scale_bits: int) -> tuple[np.ndarray, np.ndarray]: ...
 
-
-class NotAdmitted(Exception):
-    """The node is not registered and cannot register (no stake granted to it)."""
 
 
 @dataclass(frozen=True)
@@ -161,10 +158,7 @@ class Node:
             except OSError as exc:  # the chain, its websocket or the store stopped answering
                 self._suspect = True
                 self._close()
-                what = "store" if str(exc).startswith("store") else f"chain {self.chain.target}"
-                if self.patience.failures == 0:
-                    self.say(f"lost the {what} ({type(exc).__name__}); retrying for up to {self.patience.seconds:g} s")
-                self.patience.failed(what, exc)
+                self.patience.lost(exc, self.chain.target, self.say)
         self._close()
 
     def step(self, timeout: float = 0.0) -> bool:

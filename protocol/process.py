@@ -12,6 +12,10 @@ from pathlib import Path
 from typing import Iterator
 
 
+class NotAdmitted(Exception):
+    """A node's key was granted no stake (or, on a board, assigned no direction block) within the time allowed."""
+
+
 class Unreachable(Exception):
     """A peer (the chain's RPC endpoint, the model store) stopped answering for longer than the process's
     patience. The message is one line: what, for how long, and the last error."""
@@ -41,6 +45,13 @@ class Patience:
 
     def ok(self) -> None:
         self.failures, self.waited = 0, 0.0
+
+    def lost(self, exc: OSError, chain: str, say) -> None:
+        """A node's chain or store stopped answering: say so once, then `failed` (wait, or Unreachable)."""
+        what = "store" if str(exc).startswith("store") else f"chain {chain}"
+        if self.failures == 0:
+            say(f"lost the {what} ({type(exc).__name__}); retrying for up to {self.seconds:g} s")
+        self.failed(what, exc)
 
 
 @dataclass

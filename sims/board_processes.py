@@ -17,7 +17,7 @@ from protocol.deployment import DeploymentError, load, save
 from protocol.process import Patience, Stopwatch
 from sims.config import ConfigError
 from sims.processes import (TOKEN, Swarmed, fund_owner, new_key, owner_key_path, peer_failures, reach, read_key,
-                            read_participants, terminated_as_interrupt)
+                            read_participants, take_part, terminated_as_interrupt)
 
 
 def board_params(min_stake: float = 1.0, fee: float = 0.01, window_blocks: int = 20, max_posts: int = 5,
@@ -116,7 +116,7 @@ def node_run(deployment: Path, key: Path, role: str, spec: Swarmed, *, store: st
              join_timeout: float, chain: str | None, patience: float = 30.0, stats: Path | None = None,
              say: Callable[[str], None] = print, stop: Callable[[], bool] = lambda: False) -> None:
     """`deml node run --mode farsign`: register, then report at the latest version until stopped."""
-    from nodes.board_runtime import BoardNodeProcess, NotAdmitted
+    from nodes.board_runtime import BoardNodeProcess
     from protocol.store import StoreClient
     from sims.board_workloads import ROLES, delay_law
 
@@ -139,13 +139,6 @@ def node_run(deployment: Path, key: Path, role: str, spec: Swarmed, *, store: st
     node = BoardNodeProcess(board, work.respond(role), client, dim=work.dim, scale_bits=work.scale_bits,
                             stake=rec.stake, seed=spec.seed, pause=pause, backoff=role != "flood", say=say, stopwatch=watch,
                             patience=Patience(patience))
-    try:
-        with peer_failures():
-            try:
-                node.join(join_timeout)
-            except NotAdmitted as exc:
-                raise ConfigError(str(exc)) from None
-            say(f"node {account.address} ({role}, block {node.block}, {node.size} values) on {target.target}")
-            node.run(stop)
-    finally:
-        watch.dump(stats, address=account.address, posted=node.posted, refused=node.refused)
+    take_part(node, join_timeout, stop, lambda: f"node {account.address} ({role}, block {node.block}, {node.size} "
+              f"values) on {target.target}", say,
+              lambda: watch.dump(stats, address=account.address, posted=node.posted, refused=node.refused))

@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 
 from coordinator import farsign
+from protocol.board import MAX_VALUES
 from nodes.farsign_workers import FirstOrder, Respond, WithAdversaries, ZerothOrder
 from sims.config import ConfigError, resolve
 from sims.farsign_config import AsyncConfig, AttackName, MnistConfig
@@ -94,7 +95,13 @@ def build(name: str, settings: dict, *, workers: int, adversaries: int, seed: in
         return BoardWorkload(name, cfg, f.init(1)[0], NoisyObjective(f, 1.0),
                              lambda x: (float("nan"), float(f.loss(x[None, :])[0])))
     cfg = resolve(MnistConfig, {**base, "dataset": "synthetic" if name == "synthetic-logreg" else "mnist", **settings})
-    return _supervised(name, cfg, "mlp" if name == "mnist-mlp" else "logreg")
+    work = _supervised(name, cfg, "mlp" if name == "mnist-mlp" else "logreg")
+    longest = max(work.sizes())
+    if longest > MAX_VALUES:
+        raise ConfigError(f"--workload {name}: its reports would hold {longest:,} values and the board takes at most "
+                          f"{MAX_VALUES:,}; use a smaller model (--set hidden=16) or a design of smaller blocks "
+                          f"(--set design=replicated-blocks --set blocks=B)")
+    return work
 
 
 def _supervised(name: str, cfg: MnistConfig, kind: str) -> BoardWorkload:

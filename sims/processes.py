@@ -266,7 +266,7 @@ def node_run(deployment: Path, key: Path, role: str, spec: Swarmed, *, store: st
     """`deml node run`: check everything, join (register with the stake) and take part until stopped."""
     import numpy as np
 
-    from nodes.runtime import Identity, Node, NotAdmitted
+    from nodes.runtime import Identity, Node
     from protocol.store import StoreClient
     from sims.workloads import ROLES, get
 
@@ -287,16 +287,26 @@ def node_run(deployment: Path, key: Path, role: str, spec: Swarmed, *, store: st
     watch = Stopwatch()
     node = Node(d, Identity(account, shard[0], spec.seed, collude), side.report, side.announcement, client,
                 stake=rec.stake, from_block=rec.deploy_block, say=say, stopwatch=watch, patience=Patience(patience))
+    take_part(node, join_timeout, stop, lambda: f"node {account.address} ({role}, shard {shard[0]}/{shard[1]}) on "
+              f"{target.target}", say, lambda: watch.dump(stats, address=account.address))
+
+
+def take_part(node, join_timeout: float, stop: Callable[[], bool], started: Callable[[], str],
+              say: Callable[[str], None], finish: Callable[[], None]) -> None:
+    """What every node process does once checked: join (a key granted no stake: one line, exit 2), say who it is,
+    run until stopped (a peer lost for good: one line, exit 3); `finish` whatever happens."""
+    from protocol.process import NotAdmitted
+
     try:
         with peer_failures():
             try:
                 node.join(join_timeout)
             except NotAdmitted as exc:
                 raise ConfigError(str(exc)) from None
-            say(f"node {account.address} ({role}, shard {shard[0]}/{shard[1]}) on {target.target}")
+            say(started())
             node.run(stop)
     finally:
-        watch.dump(stats, address=account.address)
+        finish()
 
 
 def parse_shard(text: str) -> tuple[int, int]:

@@ -82,3 +82,13 @@ def _load_doc(tmp_path, doc):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(doc))
     load(path, BoardRecord)
+
+
+def test_a_workload_whose_reports_exceed_the_boards_bound_is_refused_before_anything_starts():
+    from sims.board_workloads import build
+    from sims.config import ConfigError
+
+    fits = build("mnist-mlp", {"dataset": "synthetic", "hidden": 16}, workers=3, adversaries=1, seed=0)
+    assert max(fits.sizes()) == fits.dim == 20 * 16 + 16 + 16 * 10 + 10  # each worker reports the whole model
+    with pytest.raises(ConfigError, match="31,010 values and the board takes at most 16,384"):
+        build("mnist-mlp", {"dataset": "synthetic", "hidden": 1000}, workers=3, adversaries=1, seed=0)

@@ -91,15 +91,7 @@ class Rig:
                                      f"{_tail(self.folder, p)}")
 
     def stop(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_all(self.procs)
 
 
 def _tail(folder: Path, proc: subprocess.Popen) -> str:
@@ -193,3 +185,16 @@ def swarm_run_is_the_engine(out: Path, roles: list[str], n: int, seed: int, *ext
     assert config["status"] == "complete" and config["deployment"]["coordinator"].startswith("0x")
     assert [x["role"] for x in config["nodes"]] == roles
     return config
+
+
+def stop_all(procs) -> None:
+    """SIGTERM to every process still running (by its PID), then SIGKILL to any not gone within 10 s."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()

@@ -31,7 +31,7 @@ from sims.board_workloads import build
 from sims.processes import new_key, write_participants
 from sims.swarm import spawn
 from tests.swarm.conftest import _free_port
-from tests.swarm.conftest import deml
+from tests.swarm.conftest import deml, stop_all
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
 WAIT = 240.0  # seconds allowed for anything awaited: generous, the machine may be loaded
@@ -80,15 +80,7 @@ class BoardRig:
             time.sleep(0.2)
 
     def stop(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_all(self.procs)
 
     def assert_every_version_is_the_replay(self) -> list:
         """Each Published digest is the digest of the pure server's replay of the first `updates` posts, and the
