@@ -18,7 +18,7 @@ import numpy as np
 
 from coordinator import rules
 from protocol import codec, sketch
-from protocol.commitment import commitments, digest_commitment, keccak, report_digests
+from protocol.commitment import digest_commitment, digest_commitments, digests_of, keccak, report_digests
 from protocol.ledger import (BPS, CONFIRM_BLOCKS, EXPIRY_BLOCKS, MAX_FULL_DIM, MAX_MEMBERS, MAX_WINDOW, MIN_WINDOW,
                              Balances, Commit, Reveal, RoundOutcome, RoundSpec, aggregates, ledger_error)
 
@@ -264,7 +264,9 @@ class MemoryLedger:
                 raise ledger_error("bad report length", f"{m.sender}: a sketch comes with its full report's digest")
         done = r.revealed.copy()
         accepted = []
-        for m in reveals:
+        # every whole report of the call hashed at once (on threads when large); a sketch comes with its digest
+        hashed = [None] * len(reveals) if r.sketched else digests_of([m.report_fx for m in reveals])
+        for m, full in zip(reveals, hashed):
             i = r.index(m.sender)
             runs = np.array([s is not None for s in m.salt]) & r.members[:, i] & ~done[:, i]
             if not runs.any():
@@ -285,8 +287,8 @@ class MemoryLedger:
                 digests = [bytes(m.digest[b]) for b in sel]
                 opened = [digest_commitment(round_id, m.sender, d, m.salt[b]) for d, b in zip(digests, sel)]
             else:
-                digests = report_digests(fx[sel])
-                opened = commitments(round_id, m.sender, fx[sel], [m.salt[b] for b in sel])
+                digests = [full[b] for b in sel]
+                opened = digest_commitments(round_id, m.sender, digests, [m.salt[b] for b in sel])
             if opened != list(r.commitments[sel, i]):
                 raise ledger_error("commitment mismatch", m.sender)
             done[:, i] |= runs

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from protocol import codec
-from protocol.commitment import commitments, keccak
+from protocol.commitment import digest_commitments, digests_of, keccak
 from protocol.ledger import Commit, Reveal
 from nodes.context import RoundContext, Strategy
 from nodes.seeds import coalition_rng, node_rng
@@ -87,13 +87,14 @@ def seal(round_id: int, addresses: list[str], reports: np.ndarray, scale_bits: i
     """
     b, n, _ = reports.shape
     salt_bytes = rng.bytes(32 * b * n)
+    encoded = [codec.encode_rows(reports[:, i], scale_bits) for i in range(n)]
+    sending = [i for i in range(n) if encoded[i][1].any()]
+    hashed = dict(zip(sending, digests_of([encoded[i][0] for i in sending])))  # every report of the round at once
     commits, reveals = [], []
-    for i, address in enumerate(addresses):
-        fx, ok = codec.encode_rows(reports[:, i], scale_bits)
-        if not ok.any():
-            continue
+    for i in sending:
+        address, (fx, ok) = addresses[i], encoded[i]
         salts = [salt_bytes[32 * (i * b + j): 32 * (i * b + j + 1)] for j in range(b)]
-        digests = commitments(round_id, address, fx, salts)
+        digests = digest_commitments(round_id, address, hashed[i], salts)
         commits.append(Commit(address, [d if k else None for d, k in zip(digests, ok)]))
         reveals.append(Reveal(address, fx, [s if k else None for s, k in zip(salts, ok)]))
     return commits, reveals

@@ -123,3 +123,17 @@ def test_encode_rows_refuses_row_by_row_at_the_int32_edges():
     # float32 rows are scaled in float64: 2**31 units is refused, not rounded onto INT32_MAX
     fx32, ok32 = codec.encode_rows(np.array([[2.0**15], [0.5]], dtype=np.float32), 16)
     assert ok32.tolist() == [False, True] and fx32.tolist() == [[0], [32768]]
+
+
+def test_digests_of_many_batches_equal_each_batchs_own_on_threads_and_serially():
+    """A round of LeNet-size reports is hashed on threads (over a megabyte); the digests are the serial ones."""
+    from protocol.commitment import PARALLEL_BYTES, digests_of, keccak, report_digests
+
+    rng = np.random.default_rng(3)
+    big = [rng.integers(-2**31, 2**31, size=(b, 61_706)) for b in (1, 2, 1, 3)]
+    assert sum(x.size for x in big) * 4 >= PARALLEL_BYTES
+    small = [rng.integers(-5, 5, size=(2, 3)), rng.integers(-5, 5, size=(1, 3))]
+    for batches in (big, small):
+        got = digests_of(batches)
+        assert got == [[keccak(codec.pack(row)) for row in batch] for batch in batches]
+        assert got == [report_digests(batch) for batch in batches]
