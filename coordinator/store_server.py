@@ -78,6 +78,9 @@ class StoreServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive: a node fetches every round's model on one connection
+            # the headers and the body go out as two writes: with Nagle's algorithm the body waits for the client's
+            # delayed ACK of the headers, 40 ms a fetch on Linux (measured: 45 ms -> well under 1 ms a model)
+            disable_nagle_algorithm = True
 
             def do_GET(self):  # noqa: N802 (http.server's name)
                 match = _KEY.match(self.path)
