@@ -17,7 +17,7 @@ from protocol.deployment import DeploymentError, load, save
 from protocol.process import Patience, Stopwatch
 from sims.config import ConfigError
 from sims.processes import (TOKEN, Swarmed, fund_owner, new_key, owner_key_path, peer_failures, reach, read_key,
-                            read_participants, take_part, terminated_as_interrupt)
+                            read_participants, serve_store, take_part, terminated_as_interrupt)
 
 
 def board_params(min_stake: float = 1.0, fee: float = 0.01, window_blocks: int = 20, max_posts: int = 5,
@@ -74,7 +74,7 @@ def coordinator_run(deployment: Path, participants: Path, spec: Swarmed, *, repo
     seconds); started again with the same arguments it rebuilds its state from the board's events and goes on."""
     from coordinator import farsign
     from coordinator.board_service import BoardService, Cadence
-    from coordinator.store_server import ModelStore, StoreServer
+    from coordinator.store_server import ModelStore
 
     rec = load_board(deployment)
     members, _ = read_participants(participants)
@@ -93,10 +93,7 @@ def coordinator_run(deployment: Path, participants: Path, spec: Swarmed, *, repo
     board = open_side(target, rec, deployment, owner=owner)
     out.mkdir(parents=True, exist_ok=True)
     models = ModelStore(out / "store")
-    try:
-        server = StoreServer(models, store_port)
-    except OSError as exc:
-        raise ConfigError(f"--store-port {store_port}: cannot listen there ({exc.strerror}); give another, or 0") from None
+    server = serve_store(models, store_port)
     say(f"data collector of board {rec.board} on {target.target}: {len(members)} nodes, {spec.workload} "
         f"(d = {work.dim}); model store at {server.url}")
     watch = Stopwatch()

@@ -193,7 +193,7 @@ def coordinator_run(deployment: Path, participants: Path, spec: Swarmed, *, roun
     wait for them to register, and run (or resume) the rounds. Returns the run directory."""
     from contracts.chain_ledger import ChainLedger
     from coordinator.service import Clock, NotEnoughMembers, ReplayMismatch, Service
-    from coordinator.store_server import ModelStore, StoreServer
+    from coordinator.store_server import ModelStore
     from sims.workloads import get
 
     rec = _load(deployment)
@@ -216,10 +216,7 @@ def coordinator_run(deployment: Path, participants: Path, spec: Swarmed, *, roun
             "resume": resume, "deployment": rec.model_dump(), "roles": dict(zip(members, roles))})
     models = ModelStore(out / "store", report_dim=side.report_dim)
     watch = Stopwatch()
-    try:
-        server = StoreServer(models, store_port)
-    except OSError as exc:
-        raise ConfigError(f"--store-port {store_port}: cannot listen there ({exc.strerror}); give another, or 0") from None
+    server = serve_store(models, store_port)
     say(f"coordinator {rec.coordinator} on {target.target}: {len(members)} participants, {rounds} rounds; model "
         f"store at {server.url}")
     service = Service(ChainLedger(target, deployment=d), side.task, side.control, side.proto, members, rounds=rounds,
@@ -239,6 +236,16 @@ def coordinator_run(deployment: Path, participants: Path, spec: Swarmed, *, roun
         watch.dump(stats)
     _finish(out, tables, d, rec, side, members, roles, "complete", models, say)
     return out
+
+
+def serve_store(models, port: int):
+    """The DC's store served on 127.0.0.1:`port` (0: a free one); a port it cannot take is one line."""
+    from coordinator.store_server import StoreServer
+
+    try:
+        return StoreServer(models, port)
+    except OSError as exc:
+        raise ConfigError(f"--store-port {port}: cannot listen there ({exc.strerror}); give another, or 0") from None
 
 
 def _finish(out, tables, d, rec, side, members, roles, status, models, say) -> None:

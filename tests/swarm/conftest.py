@@ -8,8 +8,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ from contracts.chain import connect
 from contracts.client import attach, rounds
 from coordinator.memory_ledger import MemoryLedger
 from nodes.swarm import Swarm, node_addresses
+from protocol import store
 from sims.processes import deploy_contracts, new_key, write_participants
 from sims.swarm import REPO, spawn
 from sims.vista_experiments import Record, play
@@ -198,3 +201,23 @@ def stop_all(procs) -> None:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+
+
+def wrong_store(values) -> tuple[ThreadingHTTPServer, str]:
+    """A store on 127.0.0.1 that answers every request with a well-formed model that is not the one asked for (the
+    parameters `values`): (the server, to shut down; its URL)."""
+    _, payload = store.encode(np.asarray(values, dtype=np.float64))
+
+    class Lying(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Lying)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"

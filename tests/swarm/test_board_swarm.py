@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +29,7 @@ from sims.board_workloads import build
 from sims.processes import new_key, write_participants
 from sims.swarm import spawn
 from tests.swarm.conftest import _free_port
-from tests.swarm.conftest import deml, stop_all
+from tests.swarm.conftest import deml, stop_all, wrong_store
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
 WAIT = 240.0  # seconds allowed for anything awaited: generous, the machine may be loaded
@@ -153,7 +151,7 @@ def test_the_data_collector_killed_and_started_again_ends_at_the_replay(board_ri
     state from the board's events, and every version published before and after is the replay. A node whose store
     serves another model refuses it in one line and posts nothing."""
     rig = board_rig(["fo", "zo", "fo"])
-    fake, fake_url = _wrong_store()
+    fake, fake_url = wrong_store([9.0, 9.0, 9.0, 9.0])
     try:
         dc = rig.coordinator(reports=40, every=4, log="dc-1.log")
         rig.node(0)
@@ -204,26 +202,6 @@ def _owner(rig):
     from sims.processes import owner_key_path, read_key
 
     return read_key(owner_key_path(rig.deployment), "--owner-key")
-
-
-class _WrongModel(BaseHTTPRequestHandler):
-    """A store that answers every request with a well-formed 4-parameter model that is not the one asked for."""
-
-    def do_GET(self):  # noqa: N802
-        _, payload = store.encode(np.array([9.0, 9.0, 9.0, 9.0]))
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args):
-        pass
-
-
-def _wrong_store():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _WrongModel)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
 def test_the_swarm_command_writes_its_run_directory_from_the_events(tmp_path):

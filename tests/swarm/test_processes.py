@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +24,11 @@ from contracts.chain import connect
 from contracts.chain_ledger import ChainLedger
 from contracts.client import rounds
 from coordinator.service import replay
-from protocol import store
 from sims.processes import new_key
 from sims.swarm import REPO
 from sims.workloads import get
-from tests.swarm.conftest import REWARD, STAKE, WAIT, deml, on_chain_balances, reference, swarm_run_is_the_engine
+from tests.swarm.conftest import (REWARD, STAKE, WAIT, deml, on_chain_balances, reference, swarm_run_is_the_engine,
+                                  wrong_store)
 
 pytestmark = pytest.mark.anvil
 
@@ -275,29 +274,14 @@ def test_an_unregistered_key_and_another_chains_deployment_are_one_line_and_chan
     assert _chain_state(rig) == before
 
 
-class _WrongModel(BaseHTTPRequestHandler):
-    """A store that answers every request with a well-formed model that is not the one asked for."""
-
-    def do_GET(self):
-        _, payload = store.encode(np.array([1.0, 2.0, 3.0]))
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.mark.slow
 def test_a_node_served_a_wrong_model_refuses_it_in_one_line_and_commits_nothing(rig_factory):
     rig = rig_factory(ROLES[:3])
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _WrongModel)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server, url = wrong_store([1.0, 2.0, 3.0])
     try:
         dc = rig.coordinator(1, "--grace", "1")
         rig.node(0), rig.node(1)
-        fooled = rig.node(2, store=f"http://127.0.0.1:{server.server_address[1]}")
+        fooled = rig.node(2, store=url)
         assert fooled.wait(WAIT) == 3
         rig.procs.remove(fooled)
         line = last_line(rig.folder / "node-2.log")
