@@ -89,7 +89,7 @@ def listeners(pids: set[int]) -> set[tuple[str, str]]:
             continue
         for link in links:
             if link.startswith("socket:[") and int(link[8:-1]) in table:
-                out.add((_cmdline(pid)[:80], table[int(link[8:-1])]))
+                out.add((_cmdline(pid), table[int(link[8:-1])]))  # whole: install paths vary in length
     return out
 
 
