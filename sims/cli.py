@@ -162,7 +162,8 @@ def sim_show(name: str = typer.Argument(..., help="experiment name (see deml sim
 
 # ------------------------------------------------------------------------------------- actors as processes
 SWARM_CHAIN_HELP = "anvil (a managed devnet, started and stopped by this command), a node's URL, or embedded"
-WORKLOAD_HELP = "quad3d or scalar1d; --mode farsign: synthetic-logreg, mnist-logreg or rosenbrock"
+WORKLOAD_HELP = ("quad3d, scalar1d, or mnist-lenet, mnist-mlp, mnist-logreg (a real model, reports checked through "
+                 "sketches); --mode farsign: synthetic-logreg, mnist-logreg, mnist-mlp or rosenbrock")
 SET_HELP = "a setting of the workload, as in deml sim quad3d (repeatable)"
 HONEST_HELP = "honest nodes of the swarm (the game VISTA's table and a rational node assume)"
 ADVERSARIES_HELP = "adversarial nodes of the swarm (idem)"
