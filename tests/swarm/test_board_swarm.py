@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from contracts import anvil
 from contracts.board_client import BoardContracts, open_board
 from contracts.chain import connect
 from contracts.client import Contract
@@ -54,10 +55,10 @@ class BoardRig:
         self.procs: list[subprocess.Popen] = []
         self.board = BoardContracts(*_contracts(connect(url), self.record))
 
-    def coordinator(self, reports: int, every: int = 3, log: str = "dc.log") -> subprocess.Popen:
+    def coordinator(self, reports: int, *extra: str, every: int = 3, log: str = "dc.log") -> subprocess.Popen:
         return self._start(["coordinator", "run", *self.common, "--participants", str(self.participants), "--reports",
                             str(reports), "--publish-every", str(every), "--out", str(self.folder / "dc"),
-                            "--store-port", str(self.store_port)], log)
+                            "--store-port", str(self.store_port), *extra], log)
 
     def node(self, i: int, *extra: str) -> subprocess.Popen:
         return self._start(["node", "run", *self.common, "--key", str(self.keys[i]), "--role", self.roles[i],
@@ -205,6 +206,26 @@ def _owner(rig):
     from sims.processes import owner_key_path, read_key
 
     return read_key(owner_key_path(rig.deployment), "--owner-key")
+
+
+def test_the_rpc_endpoint_gone_is_a_bounded_retry_then_one_line(tmp_path):
+    """The chain's endpoint disappears mid-run: the DC's service and each node retry for their patience, then exit
+    3 with one line naming the endpoint."""
+    node = anvil.start(record=False)
+    try:
+        rig = BoardRig(node.url, tmp_path, ["fo", "fo"])
+        dc = rig.coordinator(100_000, "--patience", "3")
+        workers = [rig.node(i, "--patience", "3") for i in range(2)]
+        rig.wait("5 posts", lambda: rig.board.board.call("posts") >= 5)
+    finally:
+        anvil.stop(node)
+    try:
+        for proc, log in [(dc, "dc.log"), *((w, f"node-{i}.log") for i, w in enumerate(workers))]:
+            assert proc.wait(120) == 3, rig.log(log)[-2000:]
+            lines = [ln for ln in rig.log(log).splitlines() if ln.strip()]
+            assert f"chain {node.url}: no answer after" in lines[-1] and "Traceback" not in rig.log(log)
+    finally:
+        rig.stop()
 
 
 def test_the_swarm_command_writes_its_run_directory_from_the_events(tmp_path):
