@@ -5,21 +5,24 @@ EVM (revm: the same bytecode and gas as py-evm and anvil), N = 10 nodes each sen
 Every phase is measured: open (with the seed's hash), commit, the DC's seed reveal, reveal (the first one
 compares with nobody, the last with every earlier one), finalize, confirm, and the mismatch path (a node whose
 revealed sketch row is not its full report's, proven on chain with the full report). The store traffic of a
-round is what the full reports and the posted model weigh in the packed int32 layout.
+round is what the full reports (packed int32) and the posted model (the store's float64 .npy) weigh.
 
     python bench/bench_sketch_gas.py [--nodes 10] [--dim 61706] [--ks 64 128 256]
 """
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
-import numpy as np
-from eth_account import Account
+sys.path.insert(0, str(Path(__file__).parents[1]))  # the deployment helper the gas tests use lives in tests/
 
-from contracts.chain import TX_GAS_CAP, connect
-from contracts.client import deploy
-from protocol import codec, sketch
-from protocol.commitment import commitment, digest_commitment, keccak, report_digests
+import numpy as np  # noqa: E402
+
+from contracts.chain import TX_GAS_CAP, connect  # noqa: E402
+from protocol import codec, sketch, store  # noqa: E402
+from protocol.commitment import commitment, digest_commitment, keccak, report_digests  # noqa: E402
+from tests.chain.conftest import registered_deployment  # noqa: E402
 
 SEED = keccak(b"bench-sketch-seed")
 
@@ -27,14 +30,7 @@ SEED = keccak(b"bench-sketch-seed")
 def round_gas(n: int, dim: int, k: int, sketched: bool, liar: bool = False) -> dict[str, int]:
     """{phase: gas} of one accepted round of n nodes on a fresh deployment (the dearest case: first writes)."""
     chain = connect("revm")
-    d = deploy(chain)
-    nodes = [Account.from_key(keccak(f"bench-sketch-{i}".encode())) for i in range(n)]
-    for node in nodes:
-        chain.give_ether(node.address, 10**19)
-        d.allow(node)
-        d.grant(node.address, 10)
-    d.fund(10**6)
-    d.register(nodes, 10)
+    d, nodes = registered_deployment(chain, n, "bench-sketch")
     rng = np.random.default_rng(k)
     width = dim if sketched else k
     fulls = codec.encode(rng.normal(size=width) * 0.05 + 1e-3 * rng.normal(size=(n, width)), 16)
@@ -99,10 +95,10 @@ def main() -> None:
             shown = f"{base:>14,}" if base else f"{'-':>14}"
             print(f"  {phase:<16}{sk[phase]:>14,}{shown}{ratio}")
         print(f"  largest transaction: {max(sk.values()):,} gas ({max(sk.values()) / TX_GAS_CAP:.0%} of the cap)")
-    report_bytes = 4 * dim
-    print(f"\nstore traffic per round: {n} full reports up x {report_bytes:,} B = {n * report_bytes / 1e6:.2f} MB, "
-          f"the model down to {n} nodes x {report_bytes:,} B = {n * report_bytes / 1e6:.2f} MB "
-          f"(packed int32 / float32); on chain per node: a {8 * max(args.ks)}-byte sketch at k = {max(args.ks)}")
+    report_bytes, model_bytes = 4 * dim, len(store.encode(np.zeros(dim))[1])
+    print(f"\nstore traffic per round: {n} full reports up x {report_bytes:,} B = {n * report_bytes / 1e6:.2f} MB "
+          f"(packed int32), the model down to {n} nodes x {model_bytes:,} B = {n * model_bytes / 1e6:.2f} MB (the "
+          f"store's float64 .npy); on chain per node: a {8 * max(args.ks)}-byte sketch at k = {max(args.ks)}")
 
 
 if __name__ == "__main__":

@@ -50,17 +50,39 @@ def both(ledger):
         memory.grant(a, 2 * STAKE)
     memory.register(MEMBERS, STAKE)
 
+    return side_by_side(memory, ledger, ledger.chain), ledger, memory
+
+
+def side_by_side(memory, chain_side, chain):
+    """do(act): act on the in-process side and then the chain side, the in-process clock set to the block the
+    chain mines next; both answers, a refusal as its reason."""
     def do(act):
-        memory.block = ledger.chain.block_number + 1
+        memory.block = chain.block_number + 1
         answers = []
-        for led in (memory, ledger):
+        for side in (memory, chain_side):
             try:
-                answers.append(act(led))
+                answers.append(act(side))
             except LedgerError as exc:
                 answers.append(exc.reason)
         return answers
 
-    return do, ledger, memory
+    return do
+
+
+def registered_deployment(chain, n: int, label: str):
+    """A fresh deployment on `chain` with n keyed nodes (keys from `label`), each granted 10 tokens and staking all
+    of them, and a funded pool: (deployment, node accounts). Every balance starts from zero, the dearest case."""
+    from contracts.client import deploy
+
+    d = deploy(chain)
+    nodes = [Account.from_key(keccak(f"{label}-{i}".encode())) for i in range(n)]
+    for node in nodes:
+        chain.give_ether(node.address, 10**19)
+        d.allow(node)
+        d.grant(node.address, 10)
+    d.fund(10**6)
+    d.register(nodes, 10)
+    return d, nodes
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from coordinator.memory_board import MemoryBoard
 from coordinator.report_stream import consume
 from protocol import board, codec
 from protocol.ledger import LedgerError
+from tests.chain.conftest import side_by_side
 
 PARAMS = board.BoardParams(min_stake=2, fee=1, window_blocks=6, max_posts=3, max_staleness=2)
 SOURCE = (Path(__file__).resolve().parents[2] / "contracts" / "board.vy").read_text()
@@ -25,18 +26,7 @@ def boards(nodes: int = 4, params: board.BoardParams = PARAMS, seed: int = 0):
     chain = ChainBoard("revm", params, nodes=nodes, seed=seed)
     memory = MemoryBoard(params, tick=False)
 
-    def do(act):
-        """The same call on both boards (the memory board's clock set to the block the chain mines next)."""
-        memory.block = chain.chain.block_number + 1
-        answers = []
-        for b in (memory, chain):
-            try:
-                answers.append(act(b))
-            except LedgerError as exc:
-                answers.append(exc.reason)
-        return answers
-
-    return chain, memory, do
+    return chain, memory, side_by_side(memory, chain, chain.chain)
 
 
 def same_state(chain, memory, nodes):

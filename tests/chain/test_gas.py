@@ -4,25 +4,18 @@ every call of the largest round the contract accepts (64 members x 256 values) f
 a real chain (2^24, EIP-7825), the relayer's path included."""
 import numpy as np
 import pytest
-from eth_account import Account
 
 from contracts.chain import TX_GAS_CAP, connect
-from contracts.client import deploy, gas_limit
+from contracts.client import gas_limit
 from protocol import codec
-from protocol.commitment import commitment, keccak
+from protocol.commitment import commitment
 from protocol.ledger import MAX_DIM, MAX_MEMBERS
+from tests.chain.conftest import registered_deployment
 
 
 def first_round(chain, n: int, dim: int, relay: bool) -> dict[str, list[tuple[int, int]]]:
     """{call: [(gas used, gas limit), ...]} of one accepted round on a fresh deployment."""
-    d = deploy(chain)
-    nodes = [Account.from_key(keccak(f"gas-node-{i}".encode())) for i in range(n)]
-    for node in nodes:
-        chain.give_ether(node.address, 10**19)
-        d.allow(node)
-        d.grant(node.address, 10)
-    d.fund(10**6)
-    d.register(nodes, 10)  # every granted token is staked: the first payment writes a balance from zero
+    d, nodes = registered_deployment(chain, n, "gas-node")  # a first payment writes a balance from zero
     rng = np.random.default_rng(0)
     window = max(32, 2 * n)  # each of the n commits mines a block of its own here
     rid = d.open_round(members=[a.address for a in nodes], tau_fx=2**31 - 1, dim=dim, reward=1,

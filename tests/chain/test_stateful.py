@@ -30,7 +30,6 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from contracts.chain_ledger import ChainLedger
 from coordinator.memory_ledger import MemoryLedger
-from protocol import codec
 from protocol.ledger import EXPIRY_BLOCKS, MAX_WINDOW, LedgerError
 from tests.chain.conftest import MIN_STAKE, REWARD, STAKE, sealed, spec
 

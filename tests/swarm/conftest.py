@@ -221,3 +221,31 @@ def wrong_store(values) -> tuple[ThreadingHTTPServer, str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Lying)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def interrupted_swarm(args: list[str], log: Path, ready) -> None:
+    """`deml swarm run ARGS` in its own session, interrupted as a terminal's Ctrl-C would (SIGINT) once `ready()`
+    holds: it must exit 130. Killed if anything goes wrong, so that no test leaves it running."""
+    with open(log, "w") as f:
+        swarm = subprocess.Popen([sys.executable, "-m", "sims.cli", "swarm", "run", *args], stdout=f,
+                                 stderr=subprocess.STDOUT, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                                 start_new_session=True)
+    try:
+        deadline = time.monotonic() + WAIT
+        while not ready():
+            assert swarm.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.1)
+        swarm.send_signal(signal.SIGINT)
+        assert swarm.wait(120) == 130, log.read_text()[-2000:]
+    finally:
+        if swarm.poll() is None:
+            swarm.kill()
+            swarm.wait()
+
+
+def assert_all_stopped(out: Path, rpc: str) -> None:
+    """No process of the swarm in `out` is left (the DC, the nodes), nor its managed anvil at `rpc`."""
+    left = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    assert str(out) not in left
+    with pytest.raises(ConnectionError):
+        connect(rpc)

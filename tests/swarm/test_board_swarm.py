@@ -6,10 +6,8 @@ flooder, a NaN reporter and a store that serves another model."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -31,8 +29,8 @@ from protocol.ledger import LedgerError
 from sims.board_processes import board_params, deploy_board_file
 from sims.board_workloads import build
 from sims.processes import new_key, write_participants
-from sims.swarm import REPO, spawn
-from tests.swarm.conftest import WAIT, _free_port, deml, stop_all, wrong_store
+from sims.swarm import spawn
+from tests.swarm.conftest import WAIT, _free_port, assert_all_stopped, deml, interrupted_swarm, stop_all, wrong_store
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
 SEED = 5
@@ -265,34 +263,22 @@ def test_ctrl_c_stops_the_board_swarm_by_pid_and_keeps_what_was_published(tmp_pa
     """Ctrl-C in `deml swarm run --mode farsign`: exit 130, the DC, every node and the managed anvil stopped, and the
     run directory written from the events so far, marked interrupted."""
     out = tmp_path / "run"
-    with open(tmp_path / "swarm.log", "w") as log:
-        swarm = subprocess.Popen(
-            [sys.executable, "-m", "sims.cli", "swarm", "run", "--mode", "farsign", "--workload", "rosenbrock",
-             "--honest", "2", "--adversaries", "1", "--attack", "sign-flip", "--reports", "100000", "--delay",
-             "exponential:0.05", "--out", str(out)], stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO)}, start_new_session=True)
-    try:
-        deadline = time.monotonic() + WAIT
-        while not (out / "deployment.json").is_file():
-            assert swarm.poll() is None and time.monotonic() < deadline, (tmp_path / "swarm.log").read_text()[-2000:]
-            time.sleep(0.1)
-        rec = load(out / "deployment.json", BoardRecord)
-        board = BoardContracts(*_contracts(connect(rec.rpc), rec))
-        while len(board.published()) < 4:
-            assert swarm.poll() is None and time.monotonic() < deadline, (tmp_path / "swarm.log").read_text()[-2000:]
-            time.sleep(0.2)
-        swarm.send_signal(signal.SIGINT)
-        assert swarm.wait(120) == 130, (tmp_path / "swarm.log").read_text()[-2000:]
-    finally:
-        if swarm.poll() is None:
-            swarm.kill()
-            swarm.wait()
+    seen = {}
+
+    def four_versions() -> bool:
+        if "board" not in seen:
+            if not (out / "deployment.json").is_file():
+                return False
+            seen["rec"] = load(out / "deployment.json", BoardRecord)
+            seen["board"] = BoardContracts(*_contracts(connect(seen["rec"].rpc), seen["rec"]))
+        return len(seen["board"].published()) >= 4
+
+    interrupted_swarm(["--mode", "farsign", "--workload", "rosenbrock", "--honest", "2", "--adversaries", "1",
+                       "--attack", "sign-flip", "--reports", "100000", "--delay", "exponential:0.05", "--out", str(out)],
+                      tmp_path / "swarm.log", four_versions)
     config = json.loads((out / "config.json").read_text())
     evals = pd.read_parquet(out / "evals.parquet")
     assert config["status"] == "interrupted" and len(evals) >= 4
     assert evals["version"].tolist() == list(range(len(evals))) and evals["updates"].is_monotonic_increasing
     assert pd.read_parquet(out / "nodes.parquet")["accepted"].sum() >= evals["updates"].iloc[-1]
-    left = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    assert str(out) not in left  # the DC and every node: stopped
-    with pytest.raises(ConnectionError):
-        connect(rec.rpc)  # and the managed anvil
+    assert_all_stopped(out, seen["rec"].rpc)

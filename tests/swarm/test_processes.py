@@ -7,10 +7,8 @@ model), each one line and a non-zero exit, with nothing changed on chain."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -25,10 +23,9 @@ from contracts.chain_ledger import ChainLedger
 from contracts.client import rounds
 from coordinator.service import replay
 from sims.processes import new_key
-from sims.swarm import REPO
 from sims.workloads import get
-from tests.swarm.conftest import (REWARD, STAKE, WAIT, deml, on_chain_balances, reference, swarm_run_is_the_engine,
-                                  wrong_store)
+from tests.swarm.conftest import (REWARD, STAKE, WAIT, assert_all_stopped, deml, interrupted_swarm,
+                                  on_chain_balances, reference, swarm_run_is_the_engine, wrong_store)
 
 pytestmark = pytest.mark.anvil
 
@@ -313,37 +310,25 @@ def test_deml_deploy_writes_a_deployment_file_and_never_overwrites_one(devnet, t
 @pytest.mark.slow
 def test_ctrl_c_stops_every_process_of_the_swarm_by_pid_and_keeps_the_finished_rounds(tmp_path):
     out = tmp_path / "swarm"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    with open(tmp_path / "swarm.log", "w") as log:
-        swarm = subprocess.Popen([sys.executable, "-m", "sims.cli", "swarm", "run", "--rounds", "200", "--chain", "anvil",
-                                  "--out", str(out)], stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env,
-                                 start_new_session=True)
-    try:
-        deadline = time.monotonic() + WAIT
-        while not (out / "deployment.json").is_file() or not (out / "config.json").is_file():
-            assert swarm.poll() is None and time.monotonic() < deadline, (tmp_path / "swarm.log").read_text()[-2000:]
-            time.sleep(0.1)
-        rec = json.loads((out / "deployment.json").read_text())
-        from contracts.client import attach
+    settled = {}
 
-        d = attach(connect(rec["rpc"]), None, rec["token"], rec["coordinator"])
-        while sum(r.settled for r in rounds(d, rec["deploy_block"])) < 2:
-            assert swarm.poll() is None and time.monotonic() < deadline, (tmp_path / "swarm.log").read_text()[-2000:]
-            time.sleep(0.1)
-        swarm.send_signal(signal.SIGINT)
-        assert swarm.wait(120) == 130, (tmp_path / "swarm.log").read_text()[-2000:]
-    finally:
-        if swarm.poll() is None:
-            swarm.kill()
-            swarm.wait()
+    def two_rounds_settled() -> bool:
+        if "d" not in settled:
+            if not (out / "deployment.json").is_file() or not (out / "config.json").is_file():
+                return False
+            rec = json.loads((out / "deployment.json").read_text())
+            from contracts.client import attach
+
+            settled.update(rec=rec, d=attach(connect(rec["rpc"]), None, rec["token"], rec["coordinator"]))
+        return sum(r.settled for r in rounds(settled["d"], settled["rec"]["deploy_block"])) >= 2
+
+    interrupted_swarm(["--rounds", "200", "--chain", "anvil", "--out", str(out)], tmp_path / "swarm.log",
+                      two_rounds_settled)
     config = json.loads((out / "config.json").read_text())
     kept = pd.read_parquet(out / "rounds.parquet")
     assert config["status"] == "interrupted" and 2 <= len(kept) < 200 and config["done"]["rounds"] == len(kept)
     assert kept["round"].tolist() == list(range(1, len(kept) + 1))
-    left = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    assert str(out) not in left  # the DC and every node: stopped
-    with pytest.raises(ConnectionError):
-        connect(rec["rpc"])  # and the managed anvil
+    assert_all_stopped(out, settled["rec"]["rpc"])
 
 
 @pytest.mark.slow
