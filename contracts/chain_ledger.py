@@ -63,13 +63,14 @@ class ChainLedger:
         return self.deployment.owner.address
 
     def __init__(self, chain: Chain | str = EMBEDDED, *, nodes: int = 0, seed: int = 0, mode: Mode = "relay",
-                 min_stake: int = 2, slash_bps: int = 5_000, preflight: bool = False,
+                 min_stake: int = 2, slash_bps: int = 5_000, preflight: bool | None = None,
                  deployment: Deployment | None = None):
         if mode not in ("relay", "per-node"):
             raise ValueError(f"mode: expected 'relay' or 'per-node', got {mode!r}")
         self.chain = connect(chain) if isinstance(chain, str) else chain
         self.deployment = deployment or deploy(self.chain, min_stake=min_stake, slash_bps=slash_bps)
-        self.deployment.preflight = preflight
+        if preflight is not None:  # unset: a deployment shared with another client keeps its own setting
+            self.deployment.preflight = preflight
         self.mode = mode
         self._keys = Keyring(self.chain, "deml-node-key", seed, self.deployment.allow, "ChainLedger")
         self._live: _Live | None = None

@@ -95,6 +95,7 @@ def test_a_ledger_that_did_not_open_a_round_settles_it_from_the_chain(ledger):
     ledger.reveal(rid, [r for _, r in msgs])
     ledger._flush()
     other = ChainLedger(ledger.chain, deployment=ledger.deployment)
+    assert ledger.deployment.preflight  # attaching leaves the shared client's dry runs as they were
     out = other.finalize(rid)
     assert out.accepted.tolist() == [True] and out.revealed.tolist() == [[True] * 4]
     assert out.paid.tolist() == [[REWARD] * 4] and out.count.tolist() == [4]
