@@ -128,6 +128,9 @@ class StoreClient:
         if length > self.max_bytes or len(body) > self.max_bytes:
             self.close()
             raise StoreError(f"the store at {self.url} sent more than {self.max_bytes} bytes")
+        if len(body) < length:  # the store died mid-answer (read(n) returns what came, raising nothing): retry
+            self.close()
+            raise ConnectionError(f"store: the answer from {self.url} stopped after {len(body)} of {length} bytes")
         return body
 
     def close(self) -> None:

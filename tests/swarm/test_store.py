@@ -121,3 +121,28 @@ def test_a_store_of_unsketched_rounds_takes_no_report(tmp_path):
             StoreClient(server.url).put_report(codec.pack(np.arange(4)))
     finally:
         server.close()
+
+
+def test_an_answer_cut_short_is_a_connection_error_not_a_wrong_model():
+    """A DC killed between a response's headers and its body: the node retries (a lost store) instead of
+    refusing the round's model as a wrong one and exiting (this failed a 100-round kill -9 run)."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    key, payload = store.encode(np.arange(5.0))
+
+    def serve_headers_only():
+        conn, _ = listener.accept()
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(payload) + payload[:10])
+        conn.close()
+
+    server = threading.Thread(target=serve_headers_only, daemon=True)
+    server.start()
+    try:
+        with pytest.raises(ConnectionError, match=f"stopped after 10 of {len(payload)} bytes"):
+            StoreClient(f"http://127.0.0.1:{listener.getsockname()[1]}", timeout=5).get(key, 5)
+    finally:
+        server.join(5)
+        listener.close()
