@@ -35,6 +35,8 @@ from protocol.store import StoreClient
 
 
 WATCHED = ("RoundOpened", "SeedRevealed", "Committed", "Revealed", "Finalized", "Expired")  # the coordinator's events a node needs
+# pushed while it runs: not the reveals (it uses only its own, which its receipt tells it; read again on a restart)
+LIVE = tuple(name for name in WATCHED if name != "Revealed")
 
 
 def _node(topic: bytes) -> str:
@@ -165,7 +167,8 @@ class Node:
         """Take what the chain says since the last step (waiting up to `timeout` seconds for it), then act on the
         rounds in flight; True when something was sent."""
         if self._feed is None:
-            self._feed = self.chain.feed(self.deployment.coordinator.address, self.cursor, list(self._kinds))
+            c = self.deployment.coordinator
+            self._feed = self.chain.feed(c.address, self.cursor, list(self._kinds), [c.topic(n) for n in LIVE])
         with self.watch("wait"):
             entries, head = self._feed.next(timeout)
         with self.watch("poll"):
@@ -256,15 +259,17 @@ class Node:
         return r.opening
 
     def _send(self, r: _Round, verb: str, send: Callable[[], None], done: set[str]) -> bool:
-        """Send; once its receipt says it was mined and succeeded, `done` holds this node (the chain said so: its
-        event may come a moment later, and acting again before it does would send a doomed second message)."""
+        """Send; once its receipt says it was mined and succeeded, or the chain refuses it as a second one, `done`
+        holds this node (the chain said so: its event may come a moment later, or, for a reveal, not be pushed at
+        all, and acting again would send a doomed second message)."""
         d = self.deployment
         d.preflight, self._suspect = self._suspect, False  # after a lost connection, ask the chain first
         try:
             with self.watch("rpc"):
                 send()
-        except DuplicateMessage:
-            return False  # done before (say, by this node before a restart): the events will show it
+        except DuplicateMessage:  # done before (say, by this node before a restart)
+            done.add(self.address)
+            return False
         except WindowError as exc:
             return self._stop(r, f"its {verb} was refused ({exc.reason})")
         except LedgerError as exc:

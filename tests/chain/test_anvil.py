@@ -2,6 +2,7 @@
 import json
 
 import pytest
+from eth_utils import to_checksum_address
 from typer.testing import CliRunner
 
 from contracts import anvil
@@ -88,3 +89,42 @@ def test_more_registrations_than_a_round_holds_block_nothing(anvil_url):
     led.reveal(rid, [r for _, r in msgs])
     out = led.finalize(rid)
     assert out.members.sum() == 64 and out.accepted.tolist() == [True] and out.paid.sum() == 64 * 100
+
+
+def test_the_feed_reads_the_past_once_then_takes_the_pushes_in_block_order(anvil_url, monkeypatch):
+    """contracts.chain.Feed over anvil's websocket: the logs before it are read once (every kind it watches), later
+    ones are pushed (only its `live` kinds), each exactly once and in block order, and the head follows them; every
+    push is acknowledged at once (a delayed ACK held anvil's next push up to 40 ms: see `_ack_at_once`)."""
+    from eth_account import Account
+
+    from contracts import chain as chain_module
+    from contracts.client import deploy
+
+    acked = []
+    monkeypatch.setattr(chain_module, "_ack_at_once", lambda sock: acked.append(sock))
+    chain = connect(anvil_url)
+    start = chain.block_number + 1
+    d = deploy(chain)  # its last transaction: the owner's Approval of the coordinator
+    who = [Account.create().address for _ in range(4)]
+    for a in who[:2]:
+        d.grant(a, 5)
+    transfer, approval = d.token.topic("Transfer"), d.token.topic("Approval")
+    feed = chain.feed(d.token.address, start, [transfer, approval], live=[transfer])
+    assert feed._ws is not None  # anvil serves the websocket on its HTTP port
+    past, head = feed.next(0)
+    assert [e.topics[0] for e in past] == [approval, transfer, transfer] and head == chain.block_number
+    d.token.transact("approve", who[0], 1, sender=d.owner, gas=60_000)  # not live: not pushed
+    for a in who[2:]:
+        d.grant(a, 5)
+    pushed = []
+    while len(pushed) < 2:
+        entries, head = feed.next(10)
+        assert entries, "a push did not come within 10 s"
+        pushed += entries
+    assert feed.next(0.2)[0] == []  # nothing twice, no Approval
+    feed.close()
+    seen = past[1:] + pushed
+    assert [e.block for e in seen] == sorted(e.block for e in seen) and len({e.block for e in seen}) == 4
+    assert [to_checksum_address(e.topics[2][12:]) for e in seen] == who  # Transfer(owner, to, amount): to is topic 2
+    assert head == pushed[-1].block == chain.block_number
+    assert len(acked) >= 1 + 2  # the subscription's answer and each push
