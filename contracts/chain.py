@@ -326,24 +326,14 @@ class Chain:
         numbers = list(range(from_block, to_block + 1))
         txs = []
         for lo in range(0, len(numbers), 200):
-            chunk = numbers[lo:lo + 200]
-            if self.embedded:
-                blocks = [self.w3.eth.get_block(n, full_transactions=True) for n in chunk]
-                found = [(b["number"], bytes(t["hash"]), to_checksum_address(t["from"]))
-                         for b in blocks for t in b["transactions"]]
-            else:
-                blocks = self._batch([("eth_getBlockByNumber", [hex(n), True]) for n in chunk])
-                found = [(int(b["number"], 16), bytes(HexBytes(t["hash"])), to_checksum_address(t["from"]))
-                         for b in blocks for t in b["transactions"]]
+            blocks = self._batch([("eth_getBlockByNumber", [hex(n), True]) for n in numbers[lo:lo + 200]])
+            found = [(int(b["number"], 16), bytes(HexBytes(t["hash"])), to_checksum_address(t["from"]))
+                     for b in blocks for t in b["transactions"]]
             txs += [t for t in found if senders is None or t[2] in senders]
-        if self.embedded:
-            receipts = [self.w3.eth.get_transaction_receipt(h) for _, h, _ in txs]
-            gas = [(r["gasUsed"], r["status"] == 1) for r in receipts]
-        else:
-            gas = []
-            for lo in range(0, len(txs), 200):
-                answers = self._batch([("eth_getTransactionReceipt", ["0x" + h.hex()]) for _, h, _ in txs[lo:lo + 200]])
-                gas += [(int(r["gasUsed"], 16), int(r["status"], 16) == 1) for r in answers]
+        gas = []
+        for lo in range(0, len(txs), 200):
+            answers = self._batch([("eth_getTransactionReceipt", ["0x" + h.hex()]) for _, h, _ in txs[lo:lo + 200]])
+            gas += [(int(r["gasUsed"], 16), int(r["status"], 16) == 1) for r in answers]
         return [SentTx(b, h, a, g, ok) for (b, h, a), (g, ok) in zip(txs, gas)]
 
     def balance(self, address: str) -> int:
