@@ -45,7 +45,6 @@ class BoardNodeProcess:
         self.block: int | None = None  # the direction block assigned (its worker index)
         self.size = 0
         self.versions: list[Published] = []
-        self._model: tuple[bytes, np.ndarray] | None = None  # (digest, parameters) of the last model fetched
         self._refused: set[int] = set()  # versions whose store model was refused (said once each)
         self._feed = None
         self.posted = self.refused = 0
@@ -141,9 +140,7 @@ class BoardNodeProcess:
 
     def _fetch(self, v: Published) -> np.ndarray | None:
         """The model of version v from the store, its digest checked; None (said once) when the store serves
-        another model."""
-        if self._model is not None and self._model[0] == v.digest:
-            return self._model[1]
+        another model. (The store client keeps the last one: versions come far apart in posts.)"""
         try:
             with self.watch("store"):
                 x = self.store.get(v.digest, self.dim)
@@ -152,7 +149,6 @@ class BoardNodeProcess:
                 self._refused.add(v.version)
                 self.say(f"version {v.version}: refused the store's model ({exc}); nothing sent for it")
             return None
-        self._model = (v.digest, x)
         return x
 
     def _close(self) -> None:

@@ -64,10 +64,16 @@ def test_the_server_serves_by_digest_and_the_client_checks(tmp_path):
         assert np.array_equal(client.get(key, 5), np.arange(5.0))
         with pytest.raises(StoreError, match="has no model"):
             client.get(params_digest(np.ones(5)))
-        # a store that serves a wrong model under the key (here: its file swapped)
+        # a store that serves a wrong model under the key (here: its file swapped), to a node that has not fetched it
         models.file(key).write_bytes(store.encode(np.ones(5))[1])
         with pytest.raises(StoreError, match="not the round's params_digest"):
-            client.get(key, 5)
+            StoreClient(server.url).get(key, 5)
+        # a node that has keeps the model it checked (a rejected round posts it again): no second request
+        mine = client.get(key, 5)
+        mine[0] = 99.0  # the caller's own copy
+        assert np.array_equal(client.get(key, 5), np.arange(5.0))
+        with pytest.raises(StoreError, match="5 parameters where the round has 4"):
+            client.get(key, 4)
         small = StoreClient(server.url, max_bytes=64)
         with pytest.raises(StoreError, match="more than 64 bytes"):
             small.get(key)
