@@ -569,8 +569,8 @@ def _ack_at_once(sock: socket.socket) -> None:
     """Acknowledge what arrives on `sock` at once (TCP_QUICKACK; Linux only, and not sticky: set again before each
     wait). Linux delays an ACK up to 40 ms, and anvil sends with Nagle's algorithm on: what it writes while earlier
     bytes are unacknowledged waits for their ACK, so a push arrived up to 40 ms late. A round is a chain of pushes
-    (opened, each commit, each reveal, settled); a 2-node swarm on anvil went from 17.7 to 44.1 rounds/s with it
-    (`bench/bench_swarm.py --nodes 2`). Anvil's HTTP answers show no such stall (400 calls, none above 2 ms), and
+    (opened, each commit, each reveal, settled); a 2-node swarm on anvil went from 16.6 to 35.3 rounds/s with it
+    (`bench/bench_swarm.py --nodes 2`, one pair of runs). Anvil's HTTP answers show no such stall (400 calls, none above 2 ms), and
     the DC's store sends with Nagle off."""
     if hasattr(socket, "TCP_QUICKACK"):
         try:
