@@ -137,6 +137,9 @@ event Committed:
     node: indexed(address)
     commitment: bytes32
 
+event AllCommitted:  # the last member committed: the reveal window is open (one event a node waits for, not N)
+    round_id: indexed(uint256)
+
 event Revealed:
     round_id: indexed(uint256)
     node: indexed(address)
@@ -550,9 +553,10 @@ def _commit(round_id: uint256, node: address, i: uint256, commitment: bytes32):
     committed: uint256 = self.live.committed | (1 << i)
     self.live.committed = committed
     self.commitments[i] = commitment
+    log Committed(round_id=round_id, node=node, commitment=commitment)
     if committed == self._everyone():
         self.live.phase = REVEAL
-    log Committed(round_id=round_id, node=node, commitment=commitment)
+        log AllCommitted(round_id=round_id)
 
 
 @internal

@@ -3,14 +3,15 @@
 It watches the coordinator's events. For each round that lists it as a member it fetches the posted model from
 the DC's store (`protocol.store`: a model whose digest is not the round's `params_digest` is refused), computes
 its report with its role's report function and its own generator for (seed, index, round) (a colluding
-adversary: the coalition's, `nodes.seeds`), commits, and reveals once the reveal window opens (every member
-committed, or the commit window is over). A report that cannot be encoded is not committed: the node sits the
+adversary: the coalition's, `nodes.seeds`), commits, and reveals once the reveal window opens (AllCommitted, or
+the commit window is over). A report that cannot be encoded is not committed: the node sits the
 round out, as in the in-process engine. In a sketched round (a model larger than a report, docs/sketch.md) it
 commits to its full report's digest in the same way, waits for the DC's projection seed, delivers the full report
 to the store and reveals its sketch with the digest.
 
-What it acts on is read back from the chain's events, never from its own memory of what it sent: a Committed
-event of its own means its commit is done, whatever happened to the process that sent it. Its salt is derived
+What it acts on is what the chain says, never its own memory of what it sent: a Committed event of its own (read
+when it starts), a receipt, or the contract's refusal of a second one means its commit is done, whatever happened to
+the process that sent it. Its salt is derived
 from its key and the round (secret, and the same after a restart), and its report is seeded, so a node started
 again mid-round reveals what it committed to. After a lost connection it dry-runs its next transaction first,
 so nothing is sent twice; the contract refuses a second commit or reveal anyway.
@@ -34,9 +35,11 @@ from protocol.process import NotAdmitted, Patience, Stopwatch
 from protocol.store import StoreClient
 
 
-WATCHED = ("RoundOpened", "SeedRevealed", "Committed", "Revealed", "Finalized", "Expired")  # the coordinator's events a node needs
-# pushed while it runs: not the reveals (it uses only its own, which its receipt tells it; read again on a restart)
-LIVE = tuple(name for name in WATCHED if name != "Revealed")
+# the coordinator's events a node needs
+WATCHED = ("RoundOpened", "SeedRevealed", "Committed", "AllCommitted", "Revealed", "Finalized", "Expired")
+# pushed while it runs: not every member's commit and reveal (it needs its own, which its receipts tell it, and
+# whether all have committed, which AllCommitted tells it); all are read again when it starts
+LIVE = tuple(name for name in WATCHED if name not in ("Committed", "Revealed"))
 
 
 def _node(topic: bytes) -> str:
@@ -91,6 +94,7 @@ class _Round:
     full_dim: int  # the model's size (> dim: a sketched round)
     seed: bytes | None = None  # a sketched round's projection seed, once the DC revealed it
     committed: set[str] = field(default_factory=set)
+    all_committed: bool = False  # every member committed: the reveal window opened before its deadline
     revealed: set[str] = field(default_factory=set)
     settled: bool = False
     opening: tuple[bytes, bytes] | None = None  # (packed report, salt), once computed
@@ -204,6 +208,8 @@ class Node:
                 r.seed = e.args["seed"]
             elif kind == "Committed":
                 r.committed.add(_node(entry.topics[2]))
+            elif kind == "AllCommitted":
+                r.all_committed = True
             elif kind == "Revealed":
                 r.revealed.add(_node(entry.topics[2]))
             else:
@@ -222,7 +228,7 @@ class Node:
         if self.address not in r.revealed:
             if block > r.reveal_deadline:
                 return self._stop(r, "its reveal window closed before it revealed")
-            if len(r.committed) < len(r.members) and block <= r.commit_deadline:
+            if not r.all_committed and block <= r.commit_deadline:
                 return False  # the reveal window is not open yet
             if r.full_dim > r.dim and r.seed is None:
                 return False  # the DC reveals the projection's seed first

@@ -11,14 +11,24 @@ from tests.chain.conftest import MEMBERS, REWARD, STAKE, sealed, spec
 
 def test_phases_follow_the_state_machine(ledger):
     d, members = ledger.deployment, MEMBERS
+    start = d.chain.block_number + 1
+
+    def all_committed() -> list[tuple[int, int]]:
+        """(round, block) of each AllCommitted event since the test began: what a node waits for to reveal."""
+        topics = [[d.coordinator.topic("AllCommitted")]]
+        return [(int.from_bytes(e.topics[1], "big"), e.block)
+                for e in d.chain.log_entries(d.coordinator.address, start, d.chain.block_number, topics)]
+
     assert d.phase(0) == "unopened"
     rid = ledger.open_round(spec(commit_blocks=6, reveal_blocks=6))
     assert d.phase(rid) == "commit"
     msgs = [sealed(rid, a, [0.0, 0.0]) for a in members]
     ledger.commit(rid, [c for c, _ in msgs[:3]])
-    assert d.phase(rid) == "commit"
+    assert d.phase(rid) == "commit" and all_committed() == []
     ledger.commit(rid, [msgs[3][0]])
     assert d.phase(rid) == "reveal"  # everyone committed: the reveal window opens at once
+    assert all_committed() == [(rid, d.chain.block_number)]  # once, with the last commit
+    first = rid
     ledger.reveal(rid, [r for _, r in msgs])
     ledger.finalize(rid)
     assert d.phase(rid) == "accepted"
@@ -30,6 +40,7 @@ def test_phases_follow_the_state_machine(ledger):
     ledger.advance(5)
     ledger.finalize(rid)  # one reveal short of the quorum
     assert d.phase(rid) == "rejected"
+    assert [r for r, _ in all_committed()] == [first]  # a lapsed window opens the reveals without the event
     ledger.open_round(spec())
     assert (d.phase(0), d.phase(1)) == ("accepted", "rejected")  # settled rounds keep their outcome
 
