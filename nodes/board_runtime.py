@@ -46,6 +46,8 @@ class BoardNodeProcess:
         self.size = 0
         self.versions: list[Published] = []
         self._refused: set[int] = set()  # versions whose store model was refused (said once each)
+        self._held: tuple[Published, np.ndarray] | None = None  # the latest version whose model it checked
+        self._unreached: set[int] = set()  # versions whose model the store could not serve (said once each)
         self._feed = None
         self.posted = self.refused = 0
 
@@ -104,10 +106,20 @@ class BoardNodeProcess:
         if not self.versions:
             return False
         v = self.versions[-1]
-        x = self._fetch(v)
+        try:
+            x = self._fetch(v)
+        except OSError:  # the store is gone (its DC died, say): go on from the last model it checked meanwhile
+            if self._held is None:
+                raise
+            if v.version not in self._unreached:
+                self._unreached.add(v.version)
+                self.say(f"version {v.version}: the store is out of reach; reporting on version "
+                         f"{self._held[0].version} meanwhile")
+            v, x = self._held
         if x is None:
             self._read(poll)  # wait for the next version
             return False
+        self._held = (v, x)
         with self.watch("gradient"):
             y = np.asarray(self.respond([self.block], x, v.updates, rng)[0], dtype=np.float64)
         time.sleep(self.pause(rng))
@@ -121,6 +133,10 @@ class BoardNodeProcess:
                 self.board.post(v.version, self.block, fx)
         except LedgerError as exc:
             self.refused += 1
+            if exc.reason == "stale report" and v is not self.versions[-1]:
+                # the model it held meanwhile aged out: from here the store's loss counts against its patience
+                raise ConnectionError(f"store: version {self.versions[-1].version} out of reach, and version "
+                                      f"{v.version} too stale to report on") from None
             self.say(f"version {v.version}: post refused ({exc.reason}); going on")
             if self.backoff and exc.reason == "rate limited":
                 self._read(poll)  # its window reopens with the blocks others' posts and versions mine
