@@ -1,9 +1,9 @@
 """Speed of one VISTA round on LeNet-5 (d = 61,706) with 10 nodes in memory, against one plain torch SGD step on
 the same total batch (10 x batch) measured in the same run. Prints figures; asserts nothing about time.
 
-Where the time goes: the nodes' gradients (one vmapped call), the reference gradient (the simulation's
-low-noise gradient: the worst-case adversary's knowledge and the logs' yardstick, not part of a deployment),
-sealing (fixed-point encoding and commitment hashes of 10 reports of 61,706 values), the ledger (commit,
+Where the time goes: the nodes' gradients (one forward and backward pass, split by minibatch), the reference
+gradient (the simulation's low-noise gradient: the worst-case adversary's knowledge and the logs' yardstick, not
+part of a deployment), sealing (fixed-point encoding and commitment hashes of 10 reports of 61,706 values), the ledger (commit,
 reveal with hash checks, finalize with the exact pairwise check) and, for the sketched protocol, the projection
 (keccak words for S, then S y for 10 reports). One BLAS and one torch thread: on a shared machine more threads
 only contend (OpenBLAS's spinning threads made small products 100x slower here).
@@ -81,7 +81,8 @@ def main() -> None:
 
     # the round's parts
     batches = work.minibatches(1, n, rng)
-    parts = {"node gradients (one vmapped call)": best(lambda: work.node_grads(theta[None], batches), args.reps),
+    parts = {"node gradients (one pass, split by minibatch)":
+                 best(lambda: work.node_grads(theta[None], batches), args.reps),
              f"reference gradient ({args.reference} examples)":
                  best(lambda: work.value_and_grad(theta[None], own[:args.reference]), args.reps)}
     reports = work.node_grads(theta[None], batches)

@@ -306,7 +306,8 @@ class MemoryLedger:
             raise ledger_error("too early to finalize", f"block {self.block} <= {r.reveal_deadline}")
         # E||S x||^2 = k ||x||^2 for the unscaled sign projection: sketches are compared against k tau^2
         scale = r.spec.dim if r.sketched else 1
-        accepted = rules.accepted(r.reports, r.members, r.committed, r.revealed, r.spec.tau_fx, r.spec.quorum,
+        max_sq = rules.pairwise_sq_dist_max(r.reports, r.revealed).astype(object)
+        accepted = rules.accepted(max_sq, r.members, r.committed, r.revealed, r.spec.tau_fx, r.spec.quorum,
                                   scale=scale)
         total, count, lo, hi = aggregates(r.reports, r.revealed)
         stakes = np.stack([self._stake(a) for a in r.candidates], axis=1)
@@ -319,7 +320,6 @@ class MemoryLedger:
                 self._tokens[a] = self.token_balance(a) + paid[:, i]
                 self._stakes[a] = self._stakes[a] - slashed[:, i]
         self._pool = self._pool - paid.sum(axis=1) + slashed.sum(axis=1)
-        max_sq = rules.pairwise_sq_dist_max(r.reports, r.revealed).astype(object)
         r.confirming = accepted & r.sketched
         r.confirm_deadline = self.block + CONFIRM_BLOCKS
         r.disproved = np.zeros_like(r.revealed)

@@ -44,15 +44,16 @@ def pairwise_sq_dist_max(reports_fx: np.ndarray, revealed: np.ndarray) -> np.nda
     return sq.reshape(b, -1).max(axis=1)
 
 
-def accepted(reports_fx: np.ndarray, members: np.ndarray, committed: np.ndarray, revealed: np.ndarray,
+def accepted(max_sq: np.ndarray, members: np.ndarray, committed: np.ndarray, revealed: np.ndarray,
              tau_fx: np.ndarray, quorum: int, scale: int = 1) -> np.ndarray:
     """VISTA's acceptance, [B] bool: at least `quorum` members revealed, no member withheld a committed report,
-    and every revealed pair lies within tau (||y_i - y_j||^2 <= scale tau^2, exact in integers; scale = k when
-    the revealed vectors are k-value sketches, 1 for whole reports)."""
+    and every revealed pair lies within tau: max_sq (`pairwise_sq_dist_max` of the revealed reports, which the
+    outcome records too) <= scale tau^2, exact in integers; scale = k when the revealed vectors are k-value
+    sketches, 1 for whole reports."""
     tau = np.asarray(tau_fx, dtype=object)  # tau**2 may pass int64 at high scale bits
     enough = revealed.sum(axis=1) >= quorum
     withheld = (members & committed & ~revealed).any(axis=1)
-    within = np.asarray(pairwise_sq_dist_max(reports_fx, revealed).astype(object) <= tau * tau * scale, dtype=bool)
+    within = np.asarray(np.asarray(max_sq).astype(object) <= tau * tau * scale, dtype=bool)
     return enough & ~withheld & within
 
 

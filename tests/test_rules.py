@@ -15,7 +15,8 @@ def pair(a, b):
 
 def accepted(reports, revealed, tau, quorum=2):
     """rules.accepted for rounds where every member committed and those in `revealed` revealed."""
-    return rules.accepted(reports, np.ones_like(revealed), revealed.copy(), revealed, np.array(tau), quorum)
+    return rules.accepted(rules.pairwise_sq_dist_max(reports, revealed), np.ones_like(revealed), revealed.copy(),
+                          revealed, np.array(tau), quorum)
 
 
 def test_squared_distance_exact_at_two_to_the_63():
@@ -85,11 +86,12 @@ def test_a_withheld_report_rejects_only_its_own_run():
     members = np.ones((2, 3), dtype=bool)
     committed = np.array([[True, True, True], [True, True, False]])  # run 1: the third member never committed
     revealed = np.array([[True, True, False], [True, True, False]])  # run 0: the third one withheld its report
-    ok = rules.accepted(reports, members, committed, revealed, np.array([10, 10]), 2)
+    max_sq = rules.pairwise_sq_dist_max(reports, revealed)
+    ok = rules.accepted(max_sq, members, committed, revealed, np.array([10, 10]), 2)
     assert ok.tolist() == [False, True]
     # a non-member's commitment-free silence never counts
     outsider = np.array([[True, True, False], [True, True, True]])
-    assert rules.accepted(reports, outsider, committed, revealed, np.array([10, 10]), 2).tolist() == [True, True]
+    assert rules.accepted(max_sq, outsider, committed, revealed, np.array([10, 10]), 2).tolist() == [True, True]
 
 
 def naive(reports: np.ndarray, revealed: np.ndarray) -> list[int]:

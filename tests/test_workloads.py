@@ -29,7 +29,8 @@ def inits(work: Workload, runs: int) -> np.ndarray:
     return work.model.initial() + 0.01 * rng.standard_normal((runs, work.dim))
 
 
-@pytest.mark.parametrize("model, features, per_call", [("mlp", 20, 1), ("mlp", 20, 3), ("lenet", 784, 2)])
+@pytest.mark.parametrize("model, features, per_call", [("mlp", 20, 1), ("mlp", 20, 3), ("lenet", 784, 1),
+                                                      ("lenet", 784, 2)])
 def test_node_gradients_equal_a_per_node_loop(model, features, per_call):
     work = make_workload(model, features, per_call=per_call)
     theta = inits(work, 3)
@@ -41,6 +42,38 @@ def test_node_gradients_equal_a_per_node_loop(model, features, per_call):
             i = torch.from_numpy(idx[b, m])
             want = work.model.grads(theta[b], work.x[i][None], work.y[i][None])[0]
             np.testing.assert_allclose(got[b, m], want, rtol=1e-4, atol=1e-6)
+
+
+class _Residual(torch.nn.Module):
+    """Not a plain stack of layers: grouped gradients do not apply."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = torch.nn.Linear(6, 6)
+        self.head = torch.nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.head(x + torch.relu(self.inner(x)))
+
+
+@pytest.mark.parametrize("module, grouped", [
+    (torch.nn.Sequential(torch.nn.Unflatten(1, (1, 6, 6)), torch.nn.Conv2d(1, 2, 3, bias=False), torch.nn.ReLU(),
+                         torch.nn.Conv2d(2, 3, 2, stride=2, padding=1), torch.nn.Flatten(), torch.nn.Linear(27, 3)),
+     True),
+    (torch.nn.Sequential(torch.nn.Linear(36, 5), torch.nn.BatchNorm1d(5), torch.nn.Linear(5, 3)), False),
+    (_Residual(), False),
+])
+def test_minibatch_gradients_from_one_pass_equal_each_minibatchs_own(module, grouped):
+    torch.manual_seed(0)
+    model = FlatModel(module.eval())
+    assert (model._layers is not None) == grouped
+    features = 6 if isinstance(module, _Residual) else 36
+    x, y = torch.randn(5, 7, features), torch.randint(0, 3, (5, 7))
+    theta = torch.from_numpy(model.initial()).float()
+    got = model.minibatch_grads(theta, x, y)
+    for g in range(5):
+        want = model.grads(model.initial(), x[g][None], y[g][None])[0]
+        np.testing.assert_allclose(got[g].double().numpy(), want, rtol=1e-4, atol=1e-6)
 
 
 def test_minibatches_come_from_each_nodes_own_shard():
