@@ -5,8 +5,8 @@ Where the time goes: the nodes' gradients (one forward and backward pass, split 
 gradient (the simulation's low-noise gradient: the worst-case adversary's knowledge and the logs' yardstick, not
 part of a deployment), sealing (fixed-point encoding and commitment hashes of 10 reports of 61,706 values), the
 ledger (commit, reveal with hash checks, finalize with the exact pairwise check) and, for the sketched protocol,
-the projection (keccak words for S, then S y for 10 reports). One BLAS and one torch thread: on a shared machine more threads
-only contend (OpenBLAS's spinning threads made small products 100x slower here).
+the projection (keccak words for S, then S y for 10 reports). One BLAS and one torch thread: on a shared machine
+more threads only contend (OpenBLAS's spinning threads made small products 100x slower here).
 
     python bench/bench_mnist.py [--batch 64] [--rounds 10] [--reference 1024] [--data-dir PATH]
 """
