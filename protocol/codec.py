@@ -41,9 +41,11 @@ def encode_rows(values: np.ndarray, scale_bits: int = DEFAULT_SCALE_BITS) -> tup
     refuse (NaN, inf, out of range) is all zeros with ok False, so one run's failure stays in that run."""
     arr = np.asarray(values, dtype=np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
-        fx = np.rint(arr * 2.0**scale_bits)
-        ok = np.isfinite(fx).all(axis=1) & (fx >= INT32_MIN).all(axis=1) & (fx <= INT32_MAX).all(axis=1)
-    return np.where(ok[:, None], fx, 0).astype(np.int64), ok
+        fx = arr * 2.0**scale_bits
+        np.rint(fx, out=fx)
+        # a row's min and max are NaN when any value is, and then compare False: one pass each finds every refusal
+        ok = (fx.min(axis=1, initial=0.0) >= INT32_MIN) & (fx.max(axis=1, initial=0.0) <= INT32_MAX)
+        return (fx if ok.all() else np.where(ok[:, None], fx, 0)).astype(np.int64), ok
 
 
 def decode(fx: np.ndarray, scale_bits: int = DEFAULT_SCALE_BITS) -> np.ndarray:

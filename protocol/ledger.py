@@ -184,13 +184,14 @@ class Balances:
 def aggregates(reports_fx: np.ndarray, revealed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """What an outcome reports for the estimators, from the revealed reports [B, N, k] (the `Revealed` events on
     a chain): (sum [B, k], count [B], min [B, k], max [B, k]); min and max over no reveal are int64's max and min."""
-    mask = revealed[:, :, None]
-    total = np.where(mask, reports_fx, 0).sum(axis=1)
     count = revealed.sum(axis=1)
+    if revealed.all():  # the usual round: nothing to mask
+        return reports_fx.sum(axis=1), count, reports_fx.min(axis=1), reports_fx.max(axis=1)
+    mask = revealed[:, :, None]
     big = np.iinfo(np.int64)
     lo = np.where(mask, reports_fx, big.max).min(axis=1)
     hi = np.where(mask, reports_fx, big.min).max(axis=1)
-    return total, count, lo, hi
+    return np.where(mask, reports_fx, 0).sum(axis=1), count, lo, hi
 
 
 class Ledger(Protocol):
