@@ -56,6 +56,10 @@ def test_aggregates_count_only_the_revealed_reports():
     total, count, lo, hi = aggregates(reports, revealed)
     assert total.tolist() == [[3, 6]] and count.tolist() == [3]
     assert lo.tolist() == [[-2, -5]] and hi.tolist() == [[4, 9]]
+    # everyone revealed (the unmasked path): every report counts, the silent one's too
+    total, count, lo, hi = aggregates(reports, np.ones_like(revealed))
+    assert total.tolist() == [[103, -94]] and count.tolist() == [4]
+    assert lo.tolist() == [[-2, -100]] and hi.tolist() == [[100, 9]]
 
 
 # one honest report and three adversaries that do not collude: four distinct points, all within tau = 4
