@@ -1,8 +1,9 @@
 """Small MNIST models in torch, driven by a flat parameter vector (what the servers hold, as numpy float64),
 and the supervised task the workers compute on (nodes.farsign_workers.Task).
 
-Gradients of several workers' minibatches at one model come from a single vmapped call
-(torch.func.vmap over grad), and the zeroth-order workers' many perturbed models from one vmapped loss.
+Gradients of several workers' minibatches at one model come from one forward and backward pass over all of
+them (`FlatModel.grouped_grads`; a vmapped grad for modules it does not cover), and the zeroth-order workers'
+many perturbed models from one vmapped loss.
 The `stacked_*` methods do the same for a batch of models (independent runs) held as one float32 tensor on
 any device.
 """
@@ -82,8 +83,7 @@ class FlatModel:
     def grads(self, theta: np.ndarray, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
         """[k, d]: the minibatch gradient of each of k minibatches x [k, B, ...], y [k, B] at theta.
 
-        One vmapped call for k > 1; plain autograd for k = 1, where vmap's overhead would triple the cost.
-        """
+        `minibatch_grads` for k > 1; plain autograd for k = 1."""
         t = torch.from_numpy(theta).float()
         if len(x) == 1:
             t.requires_grad_(True)

@@ -2,7 +2,7 @@
 
 Three parts, all batched over the B independent runs of a simulation:
 - `Workload`: a model, the training data on a device, and each node's shard. Its gradients come from one
-  vmapped call per round for every node (and, on a GPU, every run): no Python loop per node.
+  call per round for every node (and, on a GPU, every run): no Python loop per node.
 - `ReferenceTask`: the driver's task. `grad(theta)` is the low-noise reference gradient on a fixed sample of
   the data collector's own (what a worst-case adversary is assumed to know, and what the logs score estimates
   against); it costs one forward and backward pass over `reference` examples per run and per round in which
@@ -59,7 +59,7 @@ class Workload:
     shards: tuple[np.ndarray, ...]
     batch: int
     device: torch.device
-    models_per_call: int  # runs stacked in one vmapped call: all of them on a GPU, one on a CPU (see FlatModel)
+    models_per_call: int  # runs stacked in one call: all of them on a GPU, one on a CPU (see FlatModel)
     _table: np.ndarray = field(init=False, repr=False)
     _lengths: np.ndarray = field(init=False, repr=False)
 
@@ -82,7 +82,7 @@ class Workload:
         return self._table[np.arange(nodes)[:, None], pos]
 
     def node_grads(self, theta: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        """[B, M, d] float64: the minibatch gradient of idx[b, m] at theta[b] (one vmapped call per chunk of runs)."""
+        """[B, M, d] float64: the minibatch gradient of idx[b, m] at theta[b] (one call per chunk of runs)."""
         at = torch.as_tensor(idx, device=self.device)
         g = self.model.stacked_grads(self.tensor(theta), self.x[at], self.y[at], self.models_per_call)
         return g.double().cpu().numpy()
