@@ -128,13 +128,13 @@ class FlatModel:
             d, a = d.view(k, b, *d.shape[1:]), a.view(k, b, *a.shape[1:])
             if isinstance(layer, nn.Linear):
                 out.append(torch.bmm(d.transpose(1, 2), a).reshape(k, -1))
-                bias = d.sum(1)
+                bias = d.sum(1) if layer.bias is not None else None
             else:
-                parts = [torch.ops.aten.convolution_backward(
+                back = [torch.ops.aten.convolution_backward(
                     d[g], a[g], weight, None, list(layer.stride), list(layer.padding), list(layer.dilation), False,
                     [0] * len(layer.stride), layer.groups, [False, True, layer.bias is not None]) for g in range(k)]
-                out.append(torch.stack([p[1] for p in parts]).reshape(k, -1))
-                bias = torch.stack([p[2] for p in parts]) if layer.bias is not None else None
+                out.append(torch.stack([w for _, w, _ in back]).reshape(k, -1))
+                bias = torch.stack([db for *_, db in back]) if layer.bias is not None else None
             if bias is not None:
                 out.append(bias.reshape(k, -1))
         return torch.cat(out, 1)

@@ -58,7 +58,8 @@ class _Residual(torch.nn.Module):
 
 @pytest.mark.parametrize("module, grouped", [
     (torch.nn.Sequential(torch.nn.Unflatten(1, (1, 6, 6)), torch.nn.Conv2d(1, 2, 3, bias=False), torch.nn.ReLU(),
-                         torch.nn.Conv2d(2, 3, 2, stride=2, padding=1), torch.nn.Flatten(), torch.nn.Linear(27, 3)),
+                         torch.nn.Conv2d(2, 3, 2, stride=2, padding=1), torch.nn.Flatten(),
+                         torch.nn.Linear(27, 4, bias=False), torch.nn.Tanh(), torch.nn.Linear(4, 3)),
      True),
     (torch.nn.Sequential(torch.nn.Linear(36, 5), torch.nn.BatchNorm1d(5), torch.nn.Linear(5, 3)), False),
     (_Residual(), False),
