@@ -49,6 +49,25 @@ def test_reasons_surface_over_http(anvil_url):
     assert led.finalize(rid).accepted.tolist() == [True]
 
 
+def test_a_block_ranges_transactions_are_the_same_from_block_receipts_and_from_each_receipt(anvil_url):
+    led = ChainLedger(connect(anvil_url), nodes=0, seed=23)
+    chain = led.chain
+    a, b = chain.funded[1], chain.funded[2]
+    start = chain.block_number + 1
+    receipts = chain.send([Tx(a, b.address, b"", 21_000, value=1),
+                           Tx(b, led.deployment.token.address, bytes.fromhex("deadbeef"), 60_000),  # no such function
+                           Tx(a, b.address, b"\x01", 30_000)])
+    assert [r.ok for r in receipts] == [True, False, True]
+    end = chain.block_number
+    by_block = chain.sent(start, end)
+    assert chain._block_receipts is True  # anvil answers eth_getBlockReceipts
+    chain._block_receipts = False  # as on a node that does not: the blocks, then each receipt
+    assert chain.sent(start, end) == by_block
+    assert [(t.sender, t.ok) for t in by_block] == [(a.address, True), (b.address, False), (a.address, True)]
+    assert [(t.block, t.tx_hash, t.gas_used) for t in by_block] == [(r.block, r.tx_hash, r.gas_used) for r in receipts]
+    assert chain.sent(start, end, {b.address}) == [by_block[1]]
+
+
 def test_chain_up_and_down(tmp_path, monkeypatch):
     monkeypatch.setattr(anvil, "PID_FILE", tmp_path / "anvil.json")
     runner = CliRunner()
