@@ -71,7 +71,10 @@ def load_mnist(data_dir: str | None = None, download: bool = False) -> Dataset:
     def images(name: str) -> torch.Tensor:
         # pixels in [0, 1], not standardised: a blank pixel then gives its weights a zero gradient, where
         # standardising makes it a constant -0.42 that sign-based methods would step on like a bias
-        return torch.from_numpy(read_idx(paths[name]).reshape(-1, 28 * 28).astype(np.float32) / 255.0)
+        # in place: `x / 255.0` into a second 188 MB array took 0.6 to 0.7 s here, the in-place division 0.03 s
+        x = read_idx(paths[name]).reshape(-1, 28 * 28).astype(np.float32)
+        x /= 255.0
+        return torch.from_numpy(x)
 
     def labels(name: str) -> torch.Tensor:
         return torch.from_numpy(read_idx(paths[name]).astype(np.int64))
