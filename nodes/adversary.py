@@ -3,10 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from economics.equilibrium import EquilibriumTable
 from nodes.context import RoundContext
+
+if TYPE_CHECKING:  # only the table's type: the solver (scipy.stats, 0.5 s) loads where a table is solved or read
+    from economics.equilibrium import EquilibriumTable
 
 
 @dataclass(frozen=True)
