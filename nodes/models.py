@@ -57,10 +57,11 @@ class FlatModel:
         named = list(self.module.named_parameters())
         object.__setattr__(self, "names", tuple(n for n, _ in named))
         object.__setattr__(self, "shapes", tuple(p.shape for _, p in named))
-        # grouped_grads needs the layers in order, and weight then bias of each Linear or Conv2d as the parameters
+        # grouped_grads needs the layers in order, weight then bias of each Linear or Conv2d as the parameters, and
+        # no layer that overwrites its input (an in-place ReLU would overwrite the outputs it asks autograd about)
         layers = list(self.module.named_children()) if isinstance(self.module, nn.Sequential) else []
-        plain = bool(layers) and all(isinstance(m, (nn.Linear, nn.Conv2d)) or not list(m.parameters())
-                                     for _, m in layers)
+        plain = bool(layers) and all((isinstance(m, (nn.Linear, nn.Conv2d)) or not list(m.parameters()))
+                                     and not getattr(m, "inplace", False) for _, m in layers)
         expected = [f"{n}.{w}" for n, m in layers if isinstance(m, (nn.Linear, nn.Conv2d))
                     for w in ("weight", "bias") if getattr(m, w) is not None]
         object.__setattr__(self, "_layers", tuple(layers) if plain and list(self.names) == expected else None)

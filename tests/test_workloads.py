@@ -62,6 +62,7 @@ class _Residual(torch.nn.Module):
                          torch.nn.Linear(27, 4, bias=False), torch.nn.Tanh(), torch.nn.Linear(4, 3)),
      True),
     (torch.nn.Sequential(torch.nn.Linear(36, 5), torch.nn.BatchNorm1d(5), torch.nn.Linear(5, 3)), False),
+    (torch.nn.Sequential(torch.nn.Linear(36, 5), torch.nn.ReLU(inplace=True), torch.nn.Linear(5, 3)), False),
     (_Residual(), False),
 ])
 def test_minibatch_gradients_from_one_pass_equal_each_minibatchs_own(module, grouped):
