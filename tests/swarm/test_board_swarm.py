@@ -217,6 +217,9 @@ def test_the_rpc_endpoint_gone_is_a_bounded_retry_then_one_line(tmp_path):
         dc = rig.coordinator(100_000, "--patience", "3")
         workers = [rig.node(i, "--patience", "3") for i in range(2)]
         rig.wait("5 posts", lambda: rig.board.board.call("posts") >= 5)
+        # and the DC at work on the chain: the nodes can post before its process has even connected (it did, once
+        # in CI, and then the DC exited 2 for a chain that was never there rather than 3 for one that went away)
+        rig.wait("the DC publishing", lambda: rig.board.board.call("versions") >= 2)
     finally:
         anvil.stop(node)
     try:
