@@ -13,7 +13,6 @@ facing other machines would admit only digests revealed on chain.
 """
 from __future__ import annotations
 
-import os
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,14 +23,17 @@ import numpy as np
 from protocol import store
 
 _KEY = re.compile(r"^/(model|report)/([0-9a-f]{64})$")
-_SUFFIX = {"model": ".npy", "report": ".report"}
 
 
 def read_report(folder: Path, key: bytes, dim: int) -> np.ndarray | None:
     """The full report [dim] int64 delivered under `key` to the store in `folder` (None if none was): for readers
-    beside the DC, such as a swarm's run directory."""
-    file = Path(folder) / f"{key.hex()}{_SUFFIX['report']}"
-    return store.decode_report(file.read_bytes(), key, dim) if file.is_file() else None
+    beside the DC, such as a swarm's run directory. A file there that is not such a report (nodes on this machine
+    may write the folder directly) is no delivery either."""
+    file = Path(folder) / f"{key.hex()}{store.SUFFIX['report']}"
+    try:
+        return store.decode_report(file.read_bytes(), key, dim)
+    except (FileNotFoundError, store.StoreError):
+        return None
 
 
 class ModelStore:
@@ -43,12 +45,12 @@ class ModelStore:
         self.report_dim = report_dim
 
     def file(self, key: bytes, kind: str = "model") -> Path:
-        return self.folder / f"{key.hex()}{_SUFFIX[kind]}"
+        return self.folder / f"{key.hex()}{store.SUFFIX[kind]}"
 
     def put(self, theta: np.ndarray) -> bytes:
         """Store one model; its key."""
         key, payload = store.encode(theta)
-        self._write(self.file(key), payload)
+        store.write_once(self.file(key), payload)
         return key
 
     def put_report(self, key: bytes, payload: bytes) -> None:
@@ -56,18 +58,12 @@ class ModelStore:
         if self.report_dim is None:
             raise store.StoreError("this store takes no reports (its rounds are not sketched)")
         store.decode_report(payload, key, self.report_dim)
-        self._write(self.file(key, "report"), payload)
+        store.write_once(self.file(key, "report"), payload)
 
     def report(self, key: bytes) -> np.ndarray | None:
         """A delivered full report [report_dim] int64, or None if none was delivered under `key`."""
         return read_report(self.folder, key, self.report_dim)
 
-    def _write(self, target: Path, payload: bytes) -> None:
-        """Atomically (a reader never sees half a file) and once (the key is the content's hash)."""
-        if not target.exists():
-            tmp = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_bytes(payload)
-            tmp.replace(target)
 
 
 class StoreServer:
@@ -84,7 +80,7 @@ class StoreServer:
 
             def do_GET(self):  # noqa: N802 (http.server's name)
                 match = _KEY.match(self.path)
-                file = folder / f"{match.group(2)}{_SUFFIX[match.group(1)]}" if match else None
+                file = folder / f"{match.group(2)}{store.SUFFIX[match.group(1)]}" if match else None
                 data = file.read_bytes() if file is not None and file.is_file() else b""
                 self._answer(200 if data else 404, data)
 

@@ -289,8 +289,9 @@ def node_run(
                              "threshold-hugging; --mode farsign: fo, zo, flood or an attack (sign-flip, large-value, "
                              "nan, inf, random-signs, opposite-mean, stale-replay, ...)"),
     workload: str = typer.Option(..., help=WORKLOAD_HELP),
-    store: Optional[str] = typer.Option(None, help="the data collector's model store, http://127.0.0.1:PORT "
-                                        "(--mode farsign: default the deployment file's)"),
+    store: Optional[str] = typer.Option(None, help="the data collector's model store, http://127.0.0.1:PORT, or "
+                                        "its folder on this machine, file:///PATH (--mode farsign: default the "
+                                        "deployment file's)"),
     mode: str = typer.Option("rounds", help=MODE_HELP),
     delay: str = typer.Option("none", help="--mode farsign: pause per report, KIND[:MEAN[:SHAPE]] seconds (none, "
                               "constant, exponential, lognormal, pareto), seeded per node"),
@@ -326,7 +327,8 @@ def node_run(
                     say=lambda line: typer.echo(line), stop=lambda: bool(stopped))
                 return
             if store is None:
-                raise ConfigError("--store: missing; give the data collector's model store, http://127.0.0.1:PORT")
+                raise ConfigError("--store: missing; give the data collector's model store, http://127.0.0.1:PORT "
+                                  "or file:///PATH")
             processes.node_run(deployment, key, role, _swarmed(workload, set_, honest, adversaries, seed),
                                store=store, shard=processes.parse_shard(shard), device=device, collude=collude,
                                join_timeout=join_timeout, chain=chain, stats=stats, patience=patience,

@@ -46,7 +46,9 @@ def test_a_learning_swarm_of_processes_on_anvil_equals_the_same_nodes_on_the_emb
     config = json.loads((tmp_path / "anvil" / "config.json").read_text())
     assert config["config"]["sketch"] == 16 and config["config"]["model"] == "mlp"
     assert config["nodes"][2]["role"] == "rational" and config["deployment"]["owner"] == dc_key.address
-    reports = list((tmp_path / "anvil" / "coordinator" / "store").glob("*.report"))
+    store = tmp_path / "anvil" / "coordinator" / "store"
+    assert config["node_store"] == store.resolve().as_uri()  # the nodes wrote their reports into the DC's folder
+    reports = list(store.glob("*.report"))
     assert len(reports) == 5 * 3  # two honest reports and the colluders' one, each round
     assert all(f.stat().st_size == 4 * 506 for f in reports)  # the MLP's 506 parameters, packed
     # its economics in `deml analyse`: what the round mode paid per unit of progress

@@ -165,7 +165,7 @@ def test_deml_swarm_run_on_a_loopback_ray_head_listens_on_loopback_only_and_equa
         config = swarm_run_is_the_engine(tmp_path / "swarm", ROLES, 8, 11, "--ray", address)
     finally:
         seen = watch.stop()
-    assert config["ray"] == address
+    assert config["ray"] == address and config["node_store"] == config["store"]  # Ray's nodes fetch over HTTP
     assert {a for _, a in seen if not loopback(a)} == set(), sorted(seen)
     owners = " ".join(cmd for cmd, _ in seen)
     # the watch saw the head and the actors' workers listening, so the check above covered them

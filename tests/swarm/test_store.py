@@ -152,3 +152,43 @@ def test_an_answer_cut_short_is_a_connection_error_not_a_wrong_model():
     finally:
         server.join(5)
         listener.close()
+
+
+def test_the_store_folder_read_on_this_machine_answers_as_the_server_does(tmp_path):
+    """`file:///path`: the nodes of a local swarm read the DC's folder with the same checks, and a report written
+    there is read back by the DC only if it is one under its own digest."""
+    from protocol import codec
+    from protocol.commitment import report_digests
+
+    folder = tmp_path / "store"
+    client = StoreClient(folder.as_uri())
+    with pytest.raises(StoreError, match="no such folder"):  # before the DC has made it
+        client.get(bytes(32))
+    models = ModelStore(folder, report_dim=3)
+    key = models.put(np.arange(3.0))
+    assert np.array_equal(client.get(key, 3), np.arange(3.0))
+    with pytest.raises(StoreError, match="has no model"):
+        client.get(params_digest(np.ones(3)))
+    models.file(key).write_bytes(store.encode(np.ones(3))[1])  # a wrong model under the key
+    with pytest.raises(StoreError, match="not the round's params_digest"):
+        StoreClient(folder.as_uri()).get(key, 3)
+    with pytest.raises(StoreError, match="more than 64 bytes"):
+        StoreClient(folder.as_uri(), max_bytes=64).get(key)
+
+    report = np.array([5, -1, 2**31 - 1])
+    digest = client.put_report(codec.pack(report))
+    assert digest == report_digests(report[None])[0]
+    assert np.array_equal(models.report(digest), report) and np.array_equal(client.get_report(digest, 3), report)
+    # what a node writes beside the server's checks: a file that is not a report of the model's size under its own
+    # digest is no delivery (the DC reads None, it does not fail)
+    models.file(digest, "report").write_bytes(codec.pack(report + 1))
+    assert models.report(digest) is None
+    short = codec.pack(report[:2])
+    models.file(report_digests(report[None, :2])[0], "report").write_bytes(short)
+    assert models.report(report_digests(report[None, :2])[0]) is None
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1:1", "file:relative/store", "127.0.0.1:8000"])
+def test_a_store_url_that_is_neither_http_nor_a_folder_is_refused(url):
+    with pytest.raises(ValueError, match="expected http://HOST:PORT or file:///PATH"):
+        StoreClient(url)
