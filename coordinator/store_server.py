@@ -65,7 +65,6 @@ class ModelStore:
         return read_report(self.folder, key, self.report_dim)
 
 
-
 class StoreServer:
     """A threaded HTTP server over a ModelStore on 127.0.0.1:`port` (0: a free port), in a daemon thread."""
 
