@@ -93,3 +93,21 @@ def test_lenet_calibration_on_mnist():
     assert prep.workload.dim == 61_706
     spread = prep.calibration.spread()
     assert spread[1] > 1.5 * spread[0] and prep.delta == pytest.approx(spread.max() + prep.calibration.rounding)
+
+
+def test_the_calibration_cache_is_keyed_by_the_dcs_sample_not_only_the_settings(tmp_path, monkeypatch):
+    """Other data under the same settings (say, another IDX folder) is calibrated afresh; the same data is not."""
+    import torch
+
+    from sims.mnist_workload import calibrated, workload
+
+    monkeypatch.setenv("DEML_CACHE_DIR", str(tmp_path))
+    cfg = resolve(VistaMnistConfig, SMALL)
+    ds = data.synthetic(seed=cfg.seed)
+    work, own = workload(cfg, ds, torch.device("cpu"))
+    theta0 = work.model.initial()
+    first = calibrated(cfg, work, own, theta0)
+    assert calibrated(cfg, work, own, theta0).delta == first.delta and len(list(tmp_path.glob("*.npz"))) == 1
+    wider = data.Dataset(ds.x_train * 3.0, ds.y_train, ds.x_test, ds.y_test)
+    other = calibrated(cfg, workload(cfg, wider, torch.device("cpu"))[0], own, theta0)
+    assert other.delta != first.delta and len(list(tmp_path.glob("*.npz"))) == 2
