@@ -48,10 +48,20 @@ class NotEnoughMembers(RuntimeError):
 class Clock:
     """How the service waits for the members: for news from the chain up to `poll` seconds at a time (it is
     pushed where the chain offers a websocket); after `grace` seconds with no new commit or reveal, it mines a
-    devnet past the window the silent members hold open."""
+    devnet past the window the silent members hold open, though never within `after_start` seconds of its own
+    (re)start: while it was gone its members may have lost its store, and a member retries after a pause of up to
+    `Patience.cap` seconds."""
 
     grace: float = 5.0
     poll: float = 0.5  # a log wakes it at once; the timeout only bounds how late it sees blocks mined without one
+    after_start: float = 0.0
+
+    def overdue(self, now: float, quiet_since: float, started: float) -> bool:
+        """May the silent members' window be mined past at `now`?"""
+        return now - quiet_since > self.grace and now - started >= self.after_start
+
+
+RESTART_GRACE = 2 * Patience.cap  # a DC process's `after_start`: a member's longest retry pause, twice
 
 
 @dataclass
@@ -143,6 +153,7 @@ class Service:
         self.chain, self.deployment = ledger.chain, ledger.deployment
         self._devnet: bool | None = None
         self._feed = None  # the coordinator's events as they come (contracts.chain.Feed)
+        self._started = time.monotonic()  # when it last (re)started its rounds: see Clock.after_start
 
     # ------------------------------------------------------------------------------------------ joining
     def provision(self) -> None:
@@ -205,6 +216,7 @@ class Service:
                 self.patience.failed(f"chain {self.chain.target}", exc)
 
     def _run(self) -> State:
+        self._started = time.monotonic()
         done = self.replay()
         state = done.state
         for i in done.confirmed_now:  # settled by the DC before it stopped, confirmed (and so paid) only now
@@ -286,7 +298,7 @@ class Service:
                 continue
             if (len(committed), len(revealed)) != seen:
                 seen, quiet_since = (len(committed), len(revealed)), time.monotonic()
-            elif time.monotonic() - quiet_since > self.clock.grace and self.devnet:
+            elif self.clock.overdue(time.monotonic(), quiet_since, self._started) and self.devnet:
                 target = opened["reveal_deadline"] if reveal_open else opened["commit_deadline"]
                 silent = len(opened["members"]) - len(revealed if reveal_open else committed)
                 self.say(f"round {round_id + 1}: {silent} members silent for {self.clock.grace:g} s; mining past "

@@ -192,7 +192,7 @@ def coordinator_run(deployment: Path, participants: Path, spec: Swarmed, *, roun
     """`deml coordinator run`: everything is checked before the first transaction; then provision the members,
     wait for them to register, and run (or resume) the rounds. Returns the run directory."""
     from contracts.chain_ledger import ChainLedger
-    from coordinator.service import Clock, NotEnoughMembers, ReplayMismatch, Service
+    from coordinator.service import RESTART_GRACE, Clock, NotEnoughMembers, ReplayMismatch, Service
     from coordinator.store_server import ModelStore
     from sims.workloads import get
 
@@ -220,8 +220,8 @@ def coordinator_run(deployment: Path, participants: Path, spec: Swarmed, *, roun
     say(f"coordinator {rec.coordinator} on {target.target}: {len(members)} participants, {rounds} rounds; model "
         f"store at {server.url}")
     service = Service(ChainLedger(target, deployment=d), side.task, side.control, side.proto, members, rounds=rounds,
-                      models=models, from_block=rec.deploy_block, clock=Clock(grace=grace), say=say, stopwatch=watch,
-                      patience=Patience(patience))
+                      models=models, from_block=rec.deploy_block, clock=Clock(grace=grace, after_start=RESTART_GRACE),
+                      say=say, stopwatch=watch, patience=Patience(patience))
     try:
         with terminated_as_interrupt(), peer_failures():
             try:

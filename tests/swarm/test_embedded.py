@@ -198,3 +198,20 @@ def test_a_sketched_run_survives_its_dc_dying_at_each_step_of_a_round(tmp_path, 
     revealed = {d for r in records for d in r.outcome().digests.values()}
     assert {f.stem for f in e.models.folder.glob("*.report")} == {d.hex() for d in revealed}
     assert len(revealed) == 6 * 3
+
+
+def test_a_restarted_dc_gives_its_members_time_to_come_back_before_it_mines_past_a_window():
+    """A member that lost the DC's store while it was gone retries after a pause of up to Patience.cap seconds: a
+    restarted DC that mined past the window after its usual grace would slash a member that is only waiting (this
+    failed the 100-round kill -9 run in CI: two members slashed once each)."""
+    from coordinator.service import RESTART_GRACE
+    from protocol.process import Patience
+
+    clock = Clock(grace=2.0, after_start=RESTART_GRACE)
+    assert RESTART_GRACE > Patience.cap + clock.grace
+    started = 100.0
+    assert not clock.overdue(now=103.0, quiet_since=100.0, started=started)  # quiet for 3 s, but just restarted
+    assert not clock.overdue(now=107.9, quiet_since=100.0, started=started)
+    assert clock.overdue(now=108.0, quiet_since=100.0, started=started)
+    assert not clock.overdue(now=109.0, quiet_since=107.5, started=started)  # the grace itself still holds
+    assert Clock(grace=2.0).overdue(now=102.5, quiet_since=100.0, started=started)  # in process: no such wait
