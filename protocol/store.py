@@ -167,10 +167,10 @@ class StoreClient:
         not needed there, as the DC reads a report only if it is one of the model's size under its own digest."""
         _, kind, hexkey = target.split("/")
         file = self.folder / f"{hexkey}{SUFFIX[kind]}"
-        if upload is not None:
-            write_once(file, upload)
-            return b""
         try:
+            if upload is not None:
+                write_once(file, upload)
+                return b""
             if file.stat().st_size > self.max_bytes:
                 raise StoreError(f"the store at {self.url} holds more than {self.max_bytes} bytes under "
                                  f"{hexkey[:16]}...")
@@ -179,6 +179,8 @@ class StoreClient:
             if not self.folder.is_dir():  # not made yet: the DC makes it before it opens its first round
                 raise StoreError(f"the store at {self.url}: no such folder") from None
             raise StoreError(f"the store at {self.url} has no {kind} {hexkey[:16]}...") from None
+        except OSError as exc:  # a full disk, a file being replaced: a lost store, which the caller retries
+            raise ConnectionError(f"store: cannot use {file} ({exc.strerror or type(exc).__name__})") from None
 
     def close(self) -> None:
         if self._conn is not None:

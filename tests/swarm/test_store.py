@@ -186,6 +186,10 @@ def test_the_store_folder_read_on_this_machine_answers_as_the_server_does(tmp_pa
     short = codec.pack(report[:2])
     models.file(report_digests(report[None, :2])[0], "report").write_bytes(short)
     assert models.report(report_digests(report[None, :2])[0]) is None
+    # a file the folder cannot give (here a folder in its place) is a lost store, retried, not a wrong model
+    models.file(params_digest(np.zeros(3))).mkdir()
+    with pytest.raises(ConnectionError, match="^store: cannot use"):
+        client.get(params_digest(np.zeros(3)))
 
 
 @pytest.mark.parametrize("url", ["ftp://127.0.0.1:1", "file:relative/store", "127.0.0.1:8000"])
