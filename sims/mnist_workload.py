@@ -74,8 +74,8 @@ def calibrated(cfg: VistaMnistConfig, work: Workload, own: np.ndarray, theta0: n
     it: the settings, the DC's sample itself and the initial model. A swarm's processes, and a restarted DC, then
     measure it once between them, and other data files under the same settings are measured afresh."""
     inputs = hashlib.sha256()
-    for array in (work.x[own], work.y[own], torch.from_numpy(np.ascontiguousarray(theta0))):
-        inputs.update(array.cpu().numpy().tobytes())  # the DC's sample: 16 MB for MNIST's 5,000 examples
+    for array in (work.x[own].cpu().numpy(), work.y[own].cpu().numpy(), np.ascontiguousarray(theta0)):
+        inputs.update(array.tobytes())  # the DC's sample: 16 MB for MNIST's 5,000 examples
     settings = {f: getattr(cfg, f) for f in CALIBRATION_FIELDS}
     key = hashlib.sha256(json.dumps({**settings, "inputs": inputs.hexdigest()}, sort_keys=True).encode())
     path = default_cache_dir() / f"calibration-{key.hexdigest()[:16]}.npz"
