@@ -124,11 +124,14 @@ def test_a_run_on_anvil_is_its_replay_and_survives_a_dead_node_a_flooder_and_nan
     nodes[1].kill()
     nodes[1].wait()
     killed_at = rig.board.chain.block_number
+    a = rig.addresses
+    # the surviving worker goes on; on a loaded machine the flooder may fill the DC's 45 reports first, and the
+    # worker's post then comes after the DC has finished (CI once saw none before it)
+    rig.wait("worker 0 posting after the kill",
+             lambda: any(p.node == a[0] and p.block > killed_at for p in rig.board.posts()))
     assert dc.wait(WAIT) == 0, rig.log("dc.log")[-2000:]
     posts = rig.board.posts()
-    a = rig.addresses
     assert not [p for p in posts if p.node == a[1] and p.block > killed_at]
-    assert [p for p in posts if p.node == a[0] and p.block > killed_at]  # the survivors went on
     published = rig.assert_every_version_is_the_replay()
     # a version once at least 3 reports were applied since the last (more when posts arrive together), and the last
     # at exactly 45
